@@ -1,0 +1,143 @@
+"""The `maskray` command. Heavy imports (torch, ray, mlflow) happen inside the commands."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from orchestrator.errors import UserInputError
+
+EXIT_BAD_INPUT = 2
+
+
+def _load(path: str):
+    from orchestrator.study import expand_trials, load_study
+    spec = load_study(path)
+    return spec, expand_trials(spec, source=path)
+
+
+def _trial_table(trials) -> str:
+    axes = list(trials[0].axes) if trials else []
+    header = ["trial", "trial_id", *axes]
+    rows = [[t.key, t.trial_id, *(str(t.axes[a]) for a in axes)] for t in trials]
+    return _format_table(header, rows)
+
+
+def _format_table(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    lines = ["  ".join(str(x).ljust(w) for x, w in zip(header, widths))]
+    lines += ["  ".join(str(x).ljust(w) for x, w in zip(row, widths)) for row in rows]
+    return "\n".join(lines)
+
+
+def cmd_validate(args) -> int:
+    spec, trials = _load(args.study)
+    print(f"study {spec.name}: {len(trials)} trials, grid over {', '.join(spec.sweep) or '(no axes)'}"
+          f" × seeds {spec.seeds}")
+    print(_trial_table(trials))
+    return 0
+
+
+def cmd_run(args) -> int:
+    from orchestrator.launch import run_study
+    spec, trials = _load(args.study)
+    study_id, parent_id, grid = run_study(spec, trials, args.study, args.address, args.tracking_uri,
+                                          args.storage, args.num_cpus, args.verbose)
+    axes = list(trials[0].axes)
+    rows, failed = [], 0
+    for result in sorted(grid, key=lambda r: r.config["trial"]["key"]):
+        t = result.config["trial"]
+        m = result.metrics or {}
+        status = "ok"
+        if result.error is not None:
+            failed += 1
+            status = f"FAILED: {str(result.error).strip().splitlines()[-1][:120]}"
+        rows.append([t["key"], *(str(t["axes"][a]) for a in axes),
+                     _pct(m.get("finetune/top1")), _pct(m.get("finetune/test_top1")),
+                     f"{m.get('time_total_s', 0):.0f}s", status])
+    print()
+    print(_format_table(["trial", *axes, "val top-1", "test top-1", "wall", "status"], rows))
+    print(f"\nMLflow: study run {parent_id} ({study_id}); browse with `maskray ui"
+          f"{' --tracking-uri ' + args.tracking_uri if args.tracking_uri else ''}`")
+    return 1 if failed else 0
+
+
+def _pct(x) -> str:
+    return "-" if x is None else f"{x:.1f}%"
+
+
+def cmd_data_synth(args) -> int:
+    from trainables.data import synth
+    manifest = synth.generate(args.dir, args.clips_per_class, args.size, args.frames, args.fps, args.seed)
+    print(f"synthetic-actions in {args.dir}: {len(manifest['classes'])} classes, splits {manifest['splits']}")
+    return 0
+
+
+def cmd_data_check(args) -> int:
+    from trainables.data.check import check_list
+    return check_list(args.list, args.num_frames, args.sampling_rate, args.input_size, args.num_classes)
+
+
+def cmd_ui(args) -> int:
+    import os
+    from orchestrator.tracking import absolute_uri
+    uri = absolute_uri(args.tracking_uri)
+    cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
+           "--host", args.host, "--port", str(args.port)]
+    print(f"MLflow UI on http://{args.host}:{args.port} for {uri}", flush=True)
+    os.execv(sys.executable, cmd)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="maskray", description="Ablation studies of masked video pretraining on Ray.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    v = sub.add_parser("validate", help="expand and check a study; print its trials")
+    v.add_argument("study")
+    v.set_defaults(func=cmd_validate)
+
+    r = sub.add_parser("run", help="run a study: Tune trials of Ray Train pretraining and fine-tuning")
+    r.add_argument("study")
+    r.add_argument("--address", help="join an existing Ray cluster (default: RAY_ADDRESS, else start a local Ray)")
+    r.add_argument("--tracking-uri", help="MLflow tracking URI (overrides tracking.uri)")
+    r.add_argument("--storage", help="Ray storage path or URI (overrides storage.path)")
+    r.add_argument("--num-cpus", type=int, help="CPUs for a local Ray (default: all)")
+    r.add_argument("--verbose", action="store_true", help="show Ray's and the workers' own logs")
+    r.set_defaults(func=cmd_run)
+
+    d = sub.add_parser("data", help="datasets: generate synthetic-actions, check a list")
+    dsub = d.add_subparsers(dest="data_command", required=True)
+    s = dsub.add_parser("synth", help="generate the synthetic-actions dataset")
+    s.add_argument("dir")
+    s.add_argument("--clips-per-class", type=int, default=40)
+    s.add_argument("--size", type=int, default=64)
+    s.add_argument("--frames", type=int, default=16)
+    s.add_argument("--fps", type=int, default=16)
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(func=cmd_data_synth)
+    c = dsub.add_parser("check", help="decode every clip of a list as training will; report bad ones")
+    c.add_argument("list")
+    c.add_argument("--num-frames", type=int, default=16)
+    c.add_argument("--sampling-rate", type=int, default=4)
+    c.add_argument("--input-size", type=int, default=224)
+    c.add_argument("--num-classes", type=int)
+    c.set_defaults(func=cmd_data_check)
+
+    u = sub.add_parser("ui", help="MLflow UI on 127.0.0.1")
+    u.add_argument("--tracking-uri", default="sqlite:///mlflow.db")
+    u.add_argument("--host", default="127.0.0.1")
+    u.add_argument("--port", type=int, default=5000)
+    u.set_defaults(func=cmd_ui)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except UserInputError as e:
+        print(f"error: {e.render()}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+"""Connecting to Ray: a local Ray started for the study (explicit CPUs, small object store,
+dashboard on 127.0.0.1), or an existing cluster given by --address / RAY_ADDRESS."""
+from __future__ import annotations
+
+import os
+
+from orchestrator.errors import UserInputError
+from orchestrator.tracking import is_local_store
+
+TRIAL_DRIVER_CPU = 0.01   # a trial driver mostly waits on its TorchTrainer
+LOCAL_OBJECT_STORE_BYTES = 256 * 1024 ** 2
+
+
+def connect(address: str | None, num_cpus: int | None = None, verbose: bool = False) -> bool:
+    """Starts or joins Ray; returns True when it started a local Ray (the caller shuts it down)."""
+    import ray
+    address = address or os.environ.get("RAY_ADDRESS")
+    if address:
+        ray.init(address=address, log_to_driver=verbose)
+        return False
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    ray.init(num_cpus=num_cpus or os.cpu_count(), object_store_memory=LOCAL_OBJECT_STORE_BYTES,
+             include_dashboard=True, dashboard_host="127.0.0.1", _node_ip_address="127.0.0.1",
+             log_to_driver=verbose)
+    return True
+
+
+def check_fits(resources, started_locally: bool, tracking_uri: str, storage_path: str) -> None:
+    """Errors before launch for a study that could never be placed or tracked here."""
+    import ray
+    problems = []
+    total = ray.cluster_resources()
+    cpus, gpus = total.get("CPU", 0), total.get("GPU", 0)
+    need_cpu = resources.workers_per_trial * resources.cpus_per_worker + TRIAL_DRIVER_CPU
+    need_gpu = resources.workers_per_trial * resources.gpus_per_worker
+    if need_cpu > cpus:
+        problems.append(f"resources: one trial needs {need_cpu:g} CPUs (resources.workers_per_trial="
+                        f"{resources.workers_per_trial} × resources.cpus_per_worker={resources.cpus_per_worker} "
+                        f"+ {TRIAL_DRIVER_CPU} for its driver) but the cluster has {cpus:g}")
+    if need_gpu > gpus:
+        problems.append(f"resources: one trial needs {need_gpu:g} GPUs but the cluster has {gpus:g}")
+    nodes = [n for n in ray.nodes() if n.get("Alive")]
+    if not started_locally and len(nodes) > 1:
+        if is_local_store(tracking_uri):
+            problems.append(f"tracking.uri = {tracking_uri!r}: a local store is not reachable from the other "
+                            f"{len(nodes) - 1} node(s); use an MLflow server (http://...)")
+        if "://" not in storage_path:
+            print(f"note: storage {storage_path} must be a shared file system mounted on all "
+                  f"{len(nodes)} nodes (or use an object-store URI)")
+    if problems:
+        raise UserInputError("cluster", problems)
+
+
+def shutdown() -> None:
+    import ray
+    ray.shutdown()

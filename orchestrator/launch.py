@@ -1,0 +1,87 @@
+"""Running a study: data and tracking prepared up front, then one Tune trial per trial config."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from orchestrator import cluster, tracking
+from orchestrator.errors import UserInputError
+from orchestrator.spec import StudySpec
+from orchestrator.study import Trial
+from orchestrator.trial_driver import StudyContext, run_trial
+
+
+def prepare_data(trials: list[Trial]) -> dict[str, dict[str, str]]:
+    """Generates synthetic-actions where needed; checks every list exists. → root → split → path."""
+    lists: dict[str, dict[str, str]] = {}
+    for trial in trials:
+        d = trial.config.data
+        if d.root in lists:
+            continue
+        root = Path(d.root).resolve()
+        if d.source == "synthetic-actions":
+            from trainables.data import synth
+            manifest_path = root / "manifest.json"
+            if not manifest_path.exists():
+                print(f"generating synthetic-actions in {root} ...", flush=True)
+            synth.ensure(root, **d.synth.model_dump())
+        paths = {s: root / getattr(d, f"{s}_list") for s in ("train", "val", "test")}
+        missing = [f"data.{s}_list: {p} does not exist" for s, p in paths.items() if not p.is_file()]
+        if missing:
+            raise UserInputError(f"data.root={d.root}", missing)
+        lists[d.root] = {s: str(p) for s, p in paths.items()}
+    return lists
+
+
+def run_study(spec: StudySpec, trials: list[Trial], study_file: str, address: str | None = None,
+              tracking_uri: str | None = None, storage: str | None = None, num_cpus: int | None = None,
+              verbose: bool = False):
+    from ray import tune
+
+    from orchestrator.progress import ProgressPrinter
+
+    lists = prepare_data(trials)
+    uri = tracking.absolute_uri(tracking_uri or spec.tracking.uri)
+    storage_path = storage or spec.storage.path
+    if "://" not in storage_path:
+        storage_path = str(Path(storage_path).resolve())
+    study_id = f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+    started_locally = cluster.connect(address, num_cpus, verbose)
+    try:
+        cluster.check_fits(spec.resources, started_locally, uri, storage_path)
+        experiment_id = tracking.ensure_experiment(uri, spec.tracking.experiment or spec.name,
+                                                   spec.tracking.artifact_location)
+        parent_id = tracking.parent_run(uri, experiment_id, study_id, study_id, {
+            "study.name": spec.name, "study.trials": len(trials), "study.seeds": spec.seeds,
+            **{f"study.axis.{k}": v for k, v in spec.sweep.items()}})
+        client = tracking.client(uri)
+        client.log_artifact(parent_id, study_file, "study")
+        r = spec.resources
+        context = StudyContext(study_id, uri, experiment_id, parent_id, storage_path, r.workers_per_trial,
+                               r.cpus_per_worker, r.gpus_per_worker, r.max_failures, lists)
+        param_space = {"trial": tune.grid_search([
+            {"key": t.key, "trial_id": t.trial_id, "axes": t.axes, "config": t.config.model_dump(mode="json")}
+            for t in trials])}
+        trainable = tune.with_resources(tune.with_parameters(run_trial, study=context),
+                                        {"cpu": cluster.TRIAL_DRIVER_CPU})
+        print(f"study {study_id}: {len(trials)} trials, MLflow {uri} (experiment {spec.tracking.experiment or spec.name}, "
+              f"parent run {parent_id})", flush=True)
+        tuner = tune.Tuner(
+            trainable, param_space=param_space,
+            tune_config=tune.TuneConfig(max_concurrent_trials=r.max_concurrent_trials,
+                                        trial_name_creator=_trial_name, trial_dirname_creator=_trial_name),
+            run_config=tune.RunConfig(name=study_id, storage_path=storage_path, verbose=0,
+                                      callbacks=[ProgressPrinter(len(trials))],
+                                      failure_config=tune.FailureConfig(max_failures=0)))
+        grid = tuner.fit()
+        failed = sum(1 for result in grid if result.error is not None)
+        client.set_terminated(parent_id, "FAILED" if failed else "FINISHED")
+        return study_id, parent_id, grid
+    finally:
+        if started_locally:
+            cluster.shutdown()
+
+
+def _trial_name(trial) -> str:
+    return trial.config["trial"]["key"]

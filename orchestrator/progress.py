@@ -1,0 +1,48 @@
+"""What the user sees while a study runs: one line per epoch and per finished trial."""
+from __future__ import annotations
+
+import sys
+import time
+
+from ray.tune import Callback
+
+
+def _label(trial) -> str:
+    t = trial.config["trial"]
+    return f"{t['key']} [" + " ".join(f"{k.rsplit('.', 1)[-1]}={v}" for k, v in t["axes"].items()) + "]"
+
+
+class ProgressPrinter(Callback):
+    def __init__(self, total_trials: int, stream=sys.stdout):
+        self.total = total_trials
+        self.done = 0
+        self.failed = 0
+        self.started = time.monotonic()
+        self.stream = stream
+
+    def _say(self, text: str) -> None:
+        elapsed = time.monotonic() - self.started
+        print(f"[{elapsed:6.0f}s {self.done + self.failed}/{self.total} done] {text}", file=self.stream, flush=True)
+
+    def on_trial_start(self, iteration, trials, trial, **info):
+        self._say(f"{_label(trial)} started")
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        stage = result.get("stage", "?")
+        cfg = trial.config["trial"]["config"][stage] if stage in ("pretrain", "finetune") else {}
+        epoch = f"epoch {result.get('epoch', '?')}/{cfg.get('epochs', '?')}"
+        if stage == "pretrain":
+            detail = f"loss {result.get('pretrain/loss', float('nan')):.4f}"
+        else:
+            detail = (f"loss {result.get('finetune/loss', float('nan')):.3f} "
+                      f"val top-1 {result.get('finetune/top1', float('nan')):.1f}%")
+        self._say(f"{_label(trial)} {stage} {epoch} {detail}")
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        self.done += 1
+        top1 = (trial.last_result or {}).get("finetune/test_top1")
+        self._say(f"{_label(trial)} finished" + (f": test top-1 {top1:.1f}%" if top1 is not None else ""))
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        self.failed += 1
+        self._say(f"{_label(trial)} FAILED (details in {trial.local_path or 'the Tune results'})")

@@ -1,0 +1,183 @@
+"""The study spec: typed, validated once at the edge, then trusted inside.
+
+`TrialConfig` is what one trial runs (and what MLflow records); `StudySpec` is a trial
+config plus how to sweep, schedule, place and track it.
+"""
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from trainables.masking import get_strategy, strategy_names
+
+MODEL_PRESETS = ("nano", "tiny", "small", "base", "large")
+TARGETS = ("normalized_pixel", "pixel")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SynthConfig(Strict):
+    """How `synthetic-actions` is generated when it is missing (see `maskray data synth`)."""
+    clips_per_class: int = Field(40, ge=3)
+    size: int = Field(64, ge=16)
+    frames: int = Field(16, ge=4)
+    fps: int = Field(16, ge=1)
+    seed: int = 0
+
+
+class DataConfig(Strict):
+    source: Literal["synthetic-actions", "lists"] = "synthetic-actions"
+    root: str = "data/synthetic-actions"
+    train_list: str = "train.csv"
+    val_list: str = "val.csv"
+    test_list: str = "test.csv"
+    num_classes: int | None = Field(None, ge=2, description="required for source=lists")
+    num_frames: int = Field(16, ge=2)
+    sampling_rate: int = Field(4, ge=1)
+    segment_sampling: bool = Field(False, description="SSv2-style: one frame per segment")
+    input_size: int = Field(224, ge=8)
+    short_side_scale: float = Field(1.15, ge=1.0, description="decode short side = scale × input_size")
+    horizontal_flip: bool = Field(False, description="off by default: flips change direction labels")
+    loader_workers: int = Field(2, ge=0)
+    max_unreadable_fraction: float = Field(0.05, ge=0.0, le=1.0)
+    synth: SynthConfig = SynthConfig()
+
+    @model_validator(mode="after")
+    def _lists_need_classes(self):
+        if self.source == "lists" and self.num_classes is None:
+            raise ValueError("num_classes is required when source is 'lists'")
+        return self
+
+    @property
+    def classes(self) -> int:
+        if self.source == "synthetic-actions":
+            from trainables.data.classes import SYNTH_CLASSES
+            return len(SYNTH_CLASSES)
+        return self.num_classes
+
+
+class ModelConfig(Strict):
+    preset: Literal[MODEL_PRESETS] = "base"
+    patch_size: int = Field(16, ge=2)
+    tubelet_size: int = Field(2, ge=1)
+    decoder_depth: int | None = Field(None, ge=1)
+    decoder_dim: int | None = Field(None, ge=8)
+    drop_path: float = Field(0.0, ge=0.0, lt=1.0)
+
+
+class MaskingConfig(Strict):
+    strategy: str = "tube"
+    ratio: float = Field(0.9, gt=0.0, lt=1.0)
+
+    @field_validator("strategy")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        if v not in strategy_names():
+            raise ValueError(f"unknown masking strategy {v!r}; known: {', '.join(strategy_names())}")
+        return v
+
+
+class OptimConfig(Strict):
+    epochs: int = Field(1, ge=1)
+    batch_size: int = Field(8, ge=1, description="per worker")
+    base_lr: float = Field(1.5e-4, gt=0, description="lr = base_lr × global batch / 256")
+    warmup_epochs: float = Field(0, ge=0)
+    weight_decay: float = Field(0.05, ge=0)
+    min_lr: float = Field(1e-6, ge=0)
+
+
+class PretrainConfig(OptimConfig):
+    enabled: bool = True
+    masking: MaskingConfig = MaskingConfig()
+    target: Literal[TARGETS] = "normalized_pixel"
+
+
+class FinetuneConfig(OptimConfig):
+    base_lr: float = Field(1e-3, gt=0)
+    layer_decay: float = Field(0.75, gt=0, le=1.0)
+    label_smoothing: float = Field(0.1, ge=0, lt=1.0)
+    head_dropout: float = Field(0.0, ge=0, lt=1.0)
+
+
+class TrialSections(Strict):
+    """The sections a study's base config and every trial share."""
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    pretrain: PretrainConfig = PretrainConfig()
+    finetune: FinetuneConfig = FinetuneConfig()
+
+
+class TrialConfig(TrialSections):
+    """One fully resolved trial; checked as a whole (shapes, strategy vs ratio)."""
+    seed: int = 0
+
+    @property
+    def token_grid(self) -> tuple[int, int, int]:
+        return (self.data.num_frames // self.model.tubelet_size,
+                self.data.input_size // self.model.patch_size,
+                self.data.input_size // self.model.patch_size)
+
+    @model_validator(mode="after")
+    def _shapes_and_ratio(self):
+        d, m = self.data, self.model
+        if d.num_frames % m.tubelet_size:
+            raise ValueError(f"data.num_frames={d.num_frames} is not a multiple of model.tubelet_size={m.tubelet_size}")
+        if d.input_size % m.patch_size:
+            raise ValueError(f"data.input_size={d.input_size} is not a multiple of model.patch_size={m.patch_size}")
+        masking = self.pretrain.masking
+        problem = get_strategy(masking.strategy).ratio_error(masking.ratio, self.token_grid)
+        if problem:
+            raise ValueError(f"pretrain.masking: strategy {masking.strategy!r} cannot give ratio "
+                             f"{masking.ratio}: {problem}")
+        return self
+
+
+class ResourcesConfig(Strict):
+    workers_per_trial: int = Field(2, ge=1)
+    cpus_per_worker: float = Field(1.0, gt=0)
+    gpus_per_worker: float = Field(0.0, ge=0)
+    max_concurrent_trials: int = Field(1, ge=1)
+    max_failures: int = Field(2, ge=0, description="worker-group restarts per stage")
+
+
+class TrackingConfig(Strict):
+    uri: str = "sqlite:///mlflow.db"
+    experiment: str | None = Field(None, description="defaults to the study name")
+    artifact_location: str = "./mlartifacts"
+
+
+class StorageConfig(Strict):
+    path: str = "./maskray_results"
+
+
+class SearchConfig(Strict):
+    kind: Literal["grid"] = "grid"
+
+
+class StudySpec(TrialSections):
+    """A study: the base trial config plus the axes and how to run them."""
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    description: str = ""
+    sweep: dict[str, list[Any]] = Field(default_factory=dict)
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    search: SearchConfig = SearchConfig()
+    resources: ResourcesConfig = ResourcesConfig()
+    tracking: TrackingConfig = TrackingConfig()
+    storage: StorageConfig = StorageConfig()
+
+    @field_validator("sweep")
+    @classmethod
+    def _axes_not_empty(cls, v: dict[str, list[Any]]):
+        for path, values in v.items():
+            if not values:
+                raise ValueError(f"axis {path!r} has no values")
+            if path.split(".")[0] not in TrialSections.model_fields:
+                raise ValueError(f"axis {path!r} is not a trial config path (sections: "
+                                 f"{', '.join(TrialSections.model_fields)}; seeds are the 'seeds' list)")
+        return v
+
+    def base_trial(self) -> dict[str, Any]:
+        return self.model_dump(include=set(TrialSections.model_fields))

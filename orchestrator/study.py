@@ -1,0 +1,108 @@
+"""Loading a study file and expanding its sweep into validated trial configs."""
+from __future__ import annotations
+
+import copy
+import hashlib
+import itertools
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from orchestrator.errors import UserInputError
+from orchestrator.spec import StudySpec, TrialConfig
+
+
+@dataclass(frozen=True)
+class Trial:
+    index: int
+    axes: dict[str, Any]          # swept path → value, plus "seed"
+    config: TrialConfig
+
+    @property
+    def key(self) -> str:
+        return f"t{self.index:03d}"
+
+    @property
+    def trial_id(self) -> str:
+        """Content hash of the resolved config: stable across restarts and re-expansions."""
+        return config_hash(self.config.model_dump(mode="json"))
+
+
+def config_hash(obj: Any, length: int = 12) -> str:
+    blob = json.dumps(obj, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:length]
+
+
+def _format_errors(err: ValidationError, prefix: str = "") -> list[str]:
+    out = []
+    for e in err.errors():
+        path = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        msg = e["msg"].removeprefix("Value error, ")
+        shown = e.get("input")
+        if isinstance(shown, dict):
+            out.append(f"{prefix}{path}: {msg}")
+        else:
+            out.append(f"{prefix}{path} = {shown!r}: {msg}")
+    return out
+
+
+def load_study(path: str | Path) -> StudySpec:
+    path = Path(path)
+    if not path.is_file():
+        raise UserInputError(str(path), ["study file does not exist"])
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise UserInputError(str(path), [f"not valid YAML: {e}"]) from None
+    if not isinstance(raw, dict):
+        raise UserInputError(str(path), ["a study file must be a YAML mapping"])
+    try:
+        return StudySpec.model_validate(raw)
+    except ValidationError as e:
+        raise UserInputError(str(path), _format_errors(e)) from None
+
+
+def _set_path(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    node = tree
+    parts = dotted.split(".")
+    for i, part in enumerate(parts):
+        if not isinstance(node, dict) or part not in node:
+            where = ".".join(parts[:i]) or "the trial config"
+            known = ", ".join(sorted(node)) if isinstance(node, dict) else "(not a section)"
+            raise KeyError(f"sweep axis {dotted!r}: {where} has no field {part!r} (fields: {known})")
+        if i == len(parts) - 1:
+            node[part] = value
+        else:
+            node = node[part]
+
+
+def expand_trials(spec: StudySpec, source: str = "study") -> list[Trial]:
+    """Every grid point × seed as a validated TrialConfig; all problems reported at once."""
+    base = spec.base_trial()
+    axis_paths = list(spec.sweep)
+    problems: list[str] = []
+    trials: list[Trial] = []
+    for values in itertools.product(*(spec.sweep[p] for p in axis_paths)):
+        for seed in spec.seeds:
+            axes = dict(zip(axis_paths, values)) | {"seed": seed}
+            tree = copy.deepcopy(base) | {"seed": seed}
+            try:
+                for p, v in zip(axis_paths, values):
+                    _set_path(tree, p, v)
+            except KeyError as e:
+                problems.append(e.args[0])
+                continue
+            try:
+                config = TrialConfig.model_validate(tree)
+            except ValidationError as e:
+                label = ", ".join(f"{k}={v}" for k, v in axes.items())
+                problems += _format_errors(e, prefix=f"trial ({label}): ")
+                continue
+            trials.append(Trial(len(trials), axes, config))
+    if problems:
+        raise UserInputError(source, list(dict.fromkeys(problems)))
+    return trials

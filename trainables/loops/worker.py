@@ -1,0 +1,117 @@
+"""What both training loops do inside a Ray Train worker: set-up, sharded loaders,
+cross-worker sums, checkpoints, and the learning-rate schedule."""
+from __future__ import annotations
+
+import math
+import os
+import random
+import tempfile
+from dataclasses import dataclass
+
+import numpy as np
+import ray.train
+import ray.train.torch
+import torch
+import torch.distributed as dist
+from torch.utils.data import DataLoader, DistributedSampler, Sampler
+
+from trainables.data.clips import collate_clips
+from trainables.run_logger import RunLogger
+
+CHECKPOINT_FILE = "state.pt"
+
+
+@dataclass
+class Worker:
+    rank: int
+    world: int
+    device: torch.device
+    log: RunLogger
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def start_worker(loop_config: dict, cpus_per_worker: float, seed: int) -> Worker:
+    torch.set_num_threads(max(1, int(cpus_per_worker)))
+    ctx = ray.train.get_context()
+    rank, world = ctx.get_world_rank(), ctx.get_world_size()
+    random.seed(seed + rank)
+    np.random.seed(seed + rank)
+    torch.manual_seed(seed)  # same init on every rank; DDP also broadcasts it
+    log = RunLogger(loop_config.get("tracking_uri"), loop_config.get("run_id") if rank == 0 else None)
+    return Worker(rank, world, ray.train.torch.get_device(), log)
+
+
+class ShardSampler(Sampler):
+    """Evaluation shard: every clip exactly once over all workers (no padding repeats)."""
+
+    def __init__(self, n: int, rank: int, world: int):
+        self.indices = list(range(rank, n, world))
+
+    def __iter__(self):
+        return iter(self.indices)
+
+    def __len__(self):
+        return len(self.indices)
+
+
+def make_loader(dataset, batch_size: int, train: bool, w: Worker, seed: int, num_workers: int) -> DataLoader:
+    sampler = (DistributedSampler(dataset, w.world, w.rank, shuffle=True, seed=seed, drop_last=True)
+               if train else ShardSampler(len(dataset), w.rank, w.world))
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
+                      collate_fn=collate_clips, drop_last=train,
+                      pin_memory=w.device.type == "cuda",
+                      persistent_workers=False, multiprocessing_context="fork" if num_workers else None)
+
+
+def all_sum(values: list[float], w: Worker) -> list[float]:
+    t = torch.tensor(values, dtype=torch.float64, device=w.device)
+    if w.world > 1:
+        dist.all_reduce(t)
+    return t.tolist()
+
+
+def all_gather_lists(items: list, w: Worker) -> list:
+    if w.world == 1:
+        return list(items)
+    out: list[list] = [None] * w.world  # type: ignore[list-item]
+    dist.all_gather_object(out, items)
+    return [x for part in out for x in part]
+
+
+def lr_at(step: int, total_steps: int, warmup_steps: int, peak: float, floor: float) -> float:
+    """Linear warm-up, then cosine decay to `floor` (per iteration, as VideoMAE)."""
+    if step < warmup_steps:
+        return peak * (step + 1) / warmup_steps
+    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+    return floor + (peak - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def report(metrics: dict, state: dict | None, w: Worker) -> None:
+    """Every rank reports; rank 0 attaches the checkpoint (a state dict, loaded weights_only)."""
+    if w.is_main and state is not None:
+        with tempfile.TemporaryDirectory() as tmp:
+            torch.save(state, os.path.join(tmp, CHECKPOINT_FILE))
+            ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(tmp))
+    else:
+        ray.train.report(metrics, checkpoint=None)
+
+
+def load_state(checkpoint: "ray.train.Checkpoint | None") -> dict | None:
+    if checkpoint is None:
+        return None
+    with checkpoint.as_directory() as d:
+        return torch.load(os.path.join(d, CHECKPOINT_FILE), map_location="cpu", weights_only=True)
+
+
+def unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    return model.module if hasattr(model, "module") else model
+
+
+def check_unreadable(names: list[str], total: int, max_fraction: float, split: str) -> None:
+    if names and len(names) > max_fraction * total:
+        shown = "\n  ".join(sorted(names)[:50])
+        raise RuntimeError(f"{len(names)} of {total} clips in the {split} split are unreadable "
+                           f"(more than data.max_unreadable_fraction={max_fraction}):\n  {shown}")

@@ -1,0 +1,24 @@
+"""Builds the models of a trial from its config."""
+from __future__ import annotations
+
+from trainables.models.autoencoder import MaskedAutoencoder
+from trainables.models.classifier import VideoClassifier
+from trainables.models.presets import PRESETS, heads_for
+from trainables.models.vit import VideoViT
+
+
+def build_encoder(cfg) -> VideoViT:
+    p = PRESETS[cfg.model.preset]
+    return VideoViT(cfg.token_grid, cfg.model.patch_size, cfg.model.tubelet_size,
+                    p.dim, p.depth, p.heads, cfg.model.drop_path)
+
+
+def build_autoencoder(cfg, target_dim: int) -> MaskedAutoencoder:
+    p = PRESETS[cfg.model.preset]
+    dim = cfg.model.decoder_dim or p.decoder_dim
+    depth = cfg.model.decoder_depth or p.decoder_depth
+    return MaskedAutoencoder(build_encoder(cfg), dim, depth, heads_for(dim), target_dim)
+
+
+def build_classifier(cfg) -> VideoClassifier:
+    return VideoClassifier(build_encoder(cfg), cfg.data.classes, cfg.finetune.head_dropout)

@@ -1,0 +1,77 @@
+"""Video ViT encoder: Conv3d tubelet embedding, fixed sin-cos positions, timm blocks.
+It runs on the visible tokens only."""
+from __future__ import annotations
+
+from functools import partial
+
+import torch
+from timm.models.vision_transformer import Block
+from torch import nn
+
+
+def sincos_table(n_positions: int, dim: int) -> torch.Tensor:
+    """(1, n, dim) fixed 1-D sinusoid table over the flattened (t, h, w) token order."""
+    pos = torch.arange(n_positions, dtype=torch.float64)[:, None]
+    i = torch.arange(dim, dtype=torch.float64)[None, :]
+    angle = pos / torch.pow(10000.0, 2 * (i // 2) / dim)
+    table = torch.where(i % 2 == 0, torch.sin(angle), torch.cos(angle))
+    return table.float().unsqueeze(0)
+
+
+def transformer_blocks(dim: int, depth: int, heads: int, drop_path: float = 0.0) -> nn.ModuleList:
+    rates = torch.linspace(0, drop_path, depth).tolist() if depth else []
+    return nn.ModuleList(
+        Block(dim, heads, mlp_ratio=4.0, qkv_bias=True, drop_path=r,
+              norm_layer=partial(nn.LayerNorm, eps=1e-6))
+        for r in rates)
+
+
+def gather_visible(tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """(B, N, D) → (B, N_visible, D); every clip must have the same visible count."""
+    b, n, d = tokens.shape
+    return tokens[~mask].reshape(b, -1, d)
+
+
+class VideoViT(nn.Module):
+    def __init__(self, grid: tuple[int, int, int], patch_size: int, tubelet_size: int,
+                 dim: int, depth: int, heads: int, drop_path: float = 0.0):
+        super().__init__()
+        self.grid = grid
+        self.dim = dim
+        self.depth = depth
+        self.patch_size = patch_size
+        self.tubelet_size = tubelet_size
+        self.patch_embed = nn.Conv3d(3, dim, kernel_size=(tubelet_size, patch_size, patch_size),
+                                     stride=(tubelet_size, patch_size, patch_size))
+        self.register_buffer("pos_embed", sincos_table(grid[0] * grid[1] * grid[2], dim),
+                             persistent=False)
+        self.blocks = transformer_blocks(dim, depth, heads, drop_path)
+        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        self.apply(_init_weights)
+
+    @property
+    def num_tokens(self) -> int:
+        return self.pos_embed.shape[1]
+
+    def forward(self, video: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """video (B, 3, T, H, W); mask (B, N) bool, True = masked → (B, N_visible, dim)."""
+        tokens = self.patch_embed(video).flatten(2).transpose(1, 2)
+        tokens = tokens + self.pos_embed.to(tokens.dtype)
+        if mask is not None:
+            tokens = gather_visible(tokens, mask)
+        for block in self.blocks:
+            tokens = block(tokens)
+        return self.norm(tokens)
+
+
+def _init_weights(m: nn.Module) -> None:
+    if isinstance(m, nn.Linear):
+        nn.init.xavier_uniform_(m.weight)
+        if m.bias is not None:
+            nn.init.zeros_(m.bias)
+    elif isinstance(m, nn.LayerNorm):
+        nn.init.ones_(m.weight)
+        nn.init.zeros_(m.bias)
+    elif isinstance(m, nn.Conv3d):
+        nn.init.xavier_uniform_(m.weight.view(m.weight.shape[0], -1))
+        nn.init.zeros_(m.bias)

@@ -1,0 +1,32 @@
+"""Rank 0's line to the trial's MLflow run (metrics with steps, artifacts)."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+
+class RunLogger:
+    """Logs to one MLflow run; a no-op without a run id (a loop run outside a study)."""
+
+    def __init__(self, tracking_uri: str | None, run_id: str | None):
+        self.run_id = run_id
+        self._client = None
+        if run_id:
+            from mlflow.tracking import MlflowClient
+            self._client = MlflowClient(tracking_uri)
+
+    def metrics(self, values: dict[str, float], step: int) -> None:
+        if not self._client:
+            return
+        from mlflow.entities import Metric
+        now = int(time.time() * 1000)
+        batch = [Metric(k, float(v), now, step) for k, v in values.items()]
+        self._client.log_batch(self.run_id, metrics=batch)
+
+    def artifact(self, path: str | Path, folder: str | None = None) -> None:
+        if self._client:
+            self._client.log_artifact(self.run_id, str(path), folder)
+
+    def text(self, text: str, name: str) -> None:
+        if self._client:
+            self._client.log_text(self.run_id, text, name)
