@@ -1,0 +1,126 @@
+"""Study files: expansion into validated trials, and one clear error for every bad field."""
+import textwrap
+
+import pytest
+
+from orchestrator.errors import UserInputError
+from orchestrator.study import expand_trials, load_study
+from tests.conftest import REPO, maskray
+
+
+def write(tmp_path, text: str):
+    path = tmp_path / "study.yaml"
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+GOOD = """
+    name: s
+    data: {num_frames: 8, input_size: 32}
+    model: {preset: nano, patch_size: 8}
+    sweep:
+      pretrain.masking.ratio: [0.75, 0.9]
+      pretrain.masking.strategy: [random, tube]
+    seeds: [0, 1, 2]
+"""
+
+
+def test_grid_times_seeds_gives_validated_trials(tmp_path):
+    spec = load_study(write(tmp_path, GOOD))
+    trials = expand_trials(spec)
+    assert len(trials) == 12
+    combos = {(t.config.pretrain.masking.ratio, t.config.pretrain.masking.strategy, t.config.seed) for t in trials}
+    assert len(combos) == 12
+    assert len({t.trial_id for t in trials}) == 12
+    # the trial id is a content hash: re-expanding gives the same ids
+    assert [t.trial_id for t in expand_trials(spec)] == [t.trial_id for t in trials]
+
+
+def test_every_bad_field_is_named_with_its_value(tmp_path):
+    path = write(tmp_path, """
+        name: s
+        data: {num_frames: 8, input_size: 32, colour: red}
+        model: {preset: nano, patch_size: eight}
+        pretrain: {masking: {strategy: checkerboard, ratio: 1.5}}
+    """)
+    with pytest.raises(UserInputError) as e:
+        load_study(path)
+    text = e.value.render()
+    assert "data.colour" in text
+    assert "model.patch_size = 'eight'" in text
+    assert "pretrain.masking.strategy = 'checkerboard'" in text and "tube" in text
+    assert "pretrain.masking.ratio = 1.5" in text
+    assert len(e.value.problems) == 4
+
+
+def test_sweep_typo_and_bad_values_fail_before_launch(tmp_path):
+    spec = load_study(write(tmp_path, """
+        name: s
+        data: {num_frames: 8, input_size: 32}
+        model: {preset: nano, patch_size: 8}
+        sweep:
+          pretrain.masking.ratoi: [0.5]
+    """))
+    with pytest.raises(UserInputError, match=r"pretrain.masking has no field 'ratoi'"):
+        expand_trials(spec)
+    spec = load_study(write(tmp_path, """
+        name: s
+        data: {num_frames: 8, input_size: 32}
+        model: {preset: nano, patch_size: 8}
+        sweep:
+          pretrain.masking.ratio: [0.5, 0.99, 1.2]
+    """))
+    with pytest.raises(UserInputError) as e:
+        expand_trials(spec)
+    text = e.value.render()
+    assert "pretrain.masking.ratio = 1.2" in text
+    assert "ratio = 0.5" not in text and "ratio = 0.99" not in text  # valid points are not reported
+
+
+def test_strategy_that_cannot_give_the_ratio_is_an_error(tmp_path):
+    spec = load_study(write(tmp_path, """
+        name: s
+        data: {num_frames: 4, input_size: 16}
+        model: {preset: nano, patch_size: 8}
+        pretrain: {masking: {strategy: tube, ratio: 0.2}}
+    """))
+    with pytest.raises(UserInputError, match=r"strategy 'tube' cannot give ratio 0.2"):
+        expand_trials(spec)
+
+
+def test_shapes_must_tile(tmp_path):
+    spec = load_study(write(tmp_path, """
+        name: s
+        data: {num_frames: 7, input_size: 30}
+        model: {preset: nano, patch_size: 8}
+    """))
+    with pytest.raises(UserInputError) as e:
+        expand_trials(spec)
+    assert "num_frames=7" in e.value.render() or "input_size=30" in e.value.render()
+
+
+def test_cli_validate_prints_quickstart_trials():
+    out = maskray("validate", str(REPO / "studies/quickstart.yaml"))
+    assert out.returncode == 0, out.stderr
+    lines = [line for line in out.stdout.splitlines() if line.startswith("t0")]
+    assert len(lines) == 4
+    assert "pretrain.masking.ratio" in out.stdout and "pretrain.masking.strategy" in out.stdout
+
+
+def test_cli_bad_study_exits_2_and_names_fields(tmp_path):
+    path = write(tmp_path, """
+        name: s
+        pretrain: {masking: {strategy: nope, ratio: -1}}
+        resources: {workers_per_trial: zero}
+    """)
+    for command in ("validate", "run"):
+        out = maskray(command, str(path), cwd=tmp_path)
+        assert out.returncode == 2, out.stdout + out.stderr
+        assert "pretrain.masking.strategy = 'nope'" in out.stderr
+        assert "resources.workers_per_trial = 'zero'" in out.stderr
+    assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "maskray_results").exists()
+
+
+def test_missing_study_file_exits_2(tmp_path):
+    out = maskray("validate", str(tmp_path / "nope.yaml"))
+    assert out.returncode == 2 and "does not exist" in out.stderr

@@ -1,0 +1,109 @@
+"""A real study end to end: `maskray run` → local Ray, Tune trials of Ray Train pretraining
+and fine-tuning with 2 DDP workers, nested runs in a real MLflow store."""
+import shutil
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import maskray
+
+pytestmark = pytest.mark.slow
+
+STUDY = """
+    name: e2e
+    data:
+      source: lists
+      root: {root}
+      num_classes: 8
+      num_frames: 8
+      sampling_rate: 2
+      input_size: 32
+      loader_workers: 0
+      max_unreadable_fraction: {max_bad}
+    model: {{preset: nano, patch_size: 8}}
+    pretrain: {{epochs: 1, batch_size: 4, base_lr: 1.0e-2}}
+    finetune: {{epochs: 2, batch_size: 4, base_lr: 2.0e-2}}
+    sweep:
+      pretrain.masking.strategy: [random, tube]
+    seeds: [0]
+    resources: {{workers_per_trial: 2, cpus_per_worker: 0.49, max_concurrent_trials: 2}}
+"""
+
+
+def make_dataset(synth_root: Path, tmp_path: Path, broken_in: str) -> Path:
+    """A copy of the lists with one truncated video added to split `broken_in`."""
+    root = tmp_path / "data"
+    root.mkdir()
+    for split in ("train", "val", "test"):
+        lines = [f"{synth_root / line.split()[0]} {line.split()[1]}"
+                 for line in (synth_root / f"{split}.csv").read_text().splitlines()]
+        (root / f"{split}.csv").write_text("\n".join(lines) + "\n")
+    broken = root / "broken_clip.mp4"
+    first = (root / "train.csv").read_text().split()[0]
+    broken.write_bytes(Path(first).read_bytes()[:400])
+    with open(root / f"{broken_in}.csv", "a") as f:
+        f.write(f"{broken} 3\n")
+    return root
+
+
+def runs_of(tracking_uri: str):
+    from mlflow.tracking import MlflowClient
+    client = MlflowClient(tracking_uri)
+    exp = client.get_experiment_by_name("e2e")
+    return client, client.search_runs([exp.experiment_id])
+
+
+def test_two_trial_study_end_to_end(synth_root, tmp_path):
+    root = make_dataset(synth_root, tmp_path, broken_in="train")
+    study = tmp_path / "e2e.yaml"
+    study.write_text(textwrap.dedent(STUDY.format(root=root, max_bad=0.1)))
+    out = maskray("run", str(study), "--num-cpus", "2", cwd=tmp_path, timeout=900)
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-4000:]
+    assert "t000" in out.stdout and "t001" in out.stdout and "test top-1" in out.stdout
+
+    client, runs = runs_of(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    parents = [r for r in runs if r.data.tags.get("maskray.role") == "study"]
+    children = [r for r in runs if r.data.tags.get("maskray.role") == "trial"]
+    assert len(parents) == 1 and len(children) == 2
+    parent = parents[0]
+    assert parent.info.status == "FINISHED"
+    assert {c.data.params["pretrain.masking.strategy"] for c in children} == {"random", "tube"}
+    for child in children:
+        assert child.data.tags["mlflow.parentRunId"] == parent.info.run_id
+        assert child.info.status == "FINISHED"
+        m = child.data.metrics
+        assert {"pretrain/loss", "finetune/loss", "finetune/top1", "finetune/top5", "finetune/test_top1",
+                "pretrain/epoch_time_s", "model/encoder_gflops_pretrain"} <= set(m)
+        assert m["data/skipped_videos"] == 1        # the broken clip was skipped, not swapped
+        assert m["model/encoder_gflops_pretrain"] < m["model/encoder_gflops_full"]
+        steps = [p.step for p in client.get_metric_history(child.info.run_id, "finetune/top1")]
+        assert steps == [1, 2]
+        artifacts = {a.path for folder in ("config", "masks", "model", "data")
+                     for a in client.list_artifacts(child.info.run_id, folder)}
+        assert {"config/trial_config.json", "masks/mask_picture.png", "model/finetuned.safetensors",
+                "data/unreadable_train.txt"} <= artifacts
+        listed = Path(client.download_artifacts(child.info.run_id, "data/unreadable_train.txt", str(tmp_path)))
+        assert "broken_clip.mp4" in listed.read_text()
+
+
+def test_unreadable_validation_clip_fails_the_trial_by_name(synth_root, tmp_path):
+    root = make_dataset(synth_root, tmp_path, broken_in="val")
+    study = tmp_path / "e2e.yaml"
+    text = textwrap.dedent(STUDY.format(root=root, max_bad=0.0)).replace("[random, tube]", "[tube]")
+    study.write_text(text)
+    out = maskray("run", str(study), "--num-cpus", "2", cwd=tmp_path, timeout=900)
+    assert out.returncode == 1
+    assert "FAILED" in out.stdout and "broken_clip.mp4" in out.stdout + out.stderr
+    _, runs = runs_of(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    child = [r for r in runs if r.data.tags.get("maskray.role") == "trial"][0]
+    assert child.info.status == "FAILED"
+
+
+def test_missing_list_is_an_error_before_ray_starts(tmp_path):
+    study = tmp_path / "s.yaml"
+    study.write_text(textwrap.dedent(STUDY.format(root=tmp_path / "nowhere", max_bad=0.1)))
+    out = maskray("run", str(study), cwd=tmp_path, timeout=120)
+    assert out.returncode == 2
+    assert "data.train_list" in out.stderr and "does not exist" in out.stderr
+    assert not (tmp_path / "maskray_results").exists()
