@@ -43,22 +43,33 @@ def cmd_run(args) -> int:
     study_id, parent_id, grid = run_study(spec, trials, args.study, args.address, args.tracking_uri,
                                           args.storage, args.num_cpus, args.verbose)
     axes = list(trials[0].axes)
-    rows, failed = [], 0
+    rows, errors = [], []
     for result in sorted(grid, key=lambda r: r.config["trial"]["key"]):
         t = result.config["trial"]
         m = result.metrics or {}
-        status = "ok"
         if result.error is not None:
-            failed += 1
-            status = f"FAILED: {str(result.error).strip().splitlines()[-1][:120]}"
+            status = "FAILED"
+            errors.append((t["key"], _error_summary(result.error)))
+        else:
+            status = "ok" if "finetune/test_top1" in m else "incomplete"
         rows.append([t["key"], *(str(t["axes"][a]) for a in axes),
                      _pct(m.get("finetune/top1")), _pct(m.get("finetune/test_top1")),
                      f"{m.get('time_total_s', 0):.0f}s", status])
     print()
     print(_format_table(["trial", *axes, "val top-1", "test top-1", "wall", "status"], rows))
+    for key, text in errors:
+        print(f"\n{key} failed:\n{text}")
     print(f"\nMLflow: study run {parent_id} ({study_id}); browse with `maskray ui"
           f"{' --tracking-uri ' + args.tracking_uri if args.tracking_uri else ''}`")
-    return 1 if failed else 0
+    return 0 if all(row[-1] == "ok" for row in rows) else 1
+
+
+def _error_summary(error: BaseException, max_lines: int = 25) -> str:
+    """The innermost error's own message (a worker's traceback ends with it), trimmed."""
+    lines = [line for line in str(error).strip().splitlines() if line.strip()]
+    start = max((i for i, line in enumerate(lines) if line.startswith(("RuntimeError", "ValueError",
+                 "FileNotFoundError", "KeyError", "TypeError"))), default=max(0, len(lines) - max_lines))
+    return "\n".join("  " + line for line in lines[start:start + max_lines])
 
 
 def _pct(x) -> str:

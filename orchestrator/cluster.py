@@ -13,12 +13,16 @@ LOCAL_OBJECT_STORE_BYTES = 256 * 1024 ** 2
 
 def connect(address: str | None, num_cpus: int | None = None, verbose: bool = False) -> bool:
     """Starts or joins Ray; returns True when it started a local Ray (the caller shuts it down)."""
-    import ray
     address = address or os.environ.get("RAY_ADDRESS")
+    if not address:
+        # One machine: nothing to be preempted, so no PreemptionWatcher actor per Train run;
+        # and keep Ray's node address on loopback (read when ray is imported).
+        os.environ.setdefault("RAY_TRAIN_ENABLE_PREEMPTION_WATCHER", "0")
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    import ray
     if address:
         ray.init(address=address, log_to_driver=verbose)
         return False
-    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     ray.init(num_cpus=num_cpus or os.cpu_count(), object_store_memory=LOCAL_OBJECT_STORE_BYTES,
              include_dashboard=True, dashboard_host="127.0.0.1", _node_ip_address="127.0.0.1",
              log_to_driver=verbose)

@@ -1,6 +1,7 @@
 """Running a study: data and tracking prepared up front, then one Tune trial per trial config."""
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -36,6 +37,7 @@ def prepare_data(trials: list[Trial]) -> dict[str, dict[str, str]]:
 def run_study(spec: StudySpec, trials: list[Trial], study_file: str, address: str | None = None,
               tracking_uri: str | None = None, storage: str | None = None, num_cpus: int | None = None,
               verbose: bool = False):
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # Tune's own tables off: ProgressPrinter reports
     from ray import tune
 
     from orchestrator.progress import ProgressPrinter

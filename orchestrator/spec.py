@@ -42,6 +42,9 @@ class DataConfig(Strict):
     short_side_scale: float = Field(1.15, ge=1.0, description="decode short side = scale × input_size")
     horizontal_flip: bool = Field(False, description="off by default: flips change direction labels")
     loader_workers: int = Field(2, ge=0)
+    cache_decoded_videos: bool = Field(False, description=(
+        "keep each decoded video in the loader's memory (small datasets, loader_workers: 0); "
+        "frame sampling, crops and masks stay random per epoch"))
     max_unreadable_fraction: float = Field(0.05, ge=0.0, le=1.0)
     synth: SynthConfig = SynthConfig()
 

@@ -1,5 +1,5 @@
-"""One Tune trial: a function trainable that runs the pretraining TorchTrainer, then the
-fine-tuning TorchTrainer from its checkpoint, and keeps the trial's MLflow run in step.
+"""One Tune trial: a function trainable that runs the trial's TorchTrainer (pretraining,
+then fine-tuning from the pretrained encoder) and keeps the trial's MLflow run in step.
 
 Runs inside a Ray actor; uses ray.tune APIs here and leaves ray.train APIs to the workers."""
 from __future__ import annotations
@@ -23,17 +23,14 @@ class StudyContext:
 
 
 def run_trial(param: dict, study: StudyContext) -> None:
-    from ray.train import FailureConfig, RunConfig, ScalingConfig
+    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
     from ray.tune.integration.ray_train import TuneReportCallback
 
     from orchestrator import tracking
-    from orchestrator.spec import TrialConfig
-    from trainables.loops.finetune import finetune_loop
-    from trainables.loops.pretrain import pretrain_loop
+    from trainables.loops.entry import run_trial_worker
 
     trial = param["trial"]
-    cfg = TrialConfig.model_validate(trial["config"])
     axes = trial["axes"]
     run_name = f"{trial['key']} " + " ".join(f"{k.rsplit('.', 1)[-1]}={v}" for k, v in axes.items())
     run_id, created = tracking.child_run(
@@ -44,25 +41,23 @@ def run_trial(param: dict, study: StudyContext) -> None:
     if created:
         client.log_dict(run_id, trial["config"], "config/trial_config.json")
 
-    lists = study.lists[cfg.data.root]
-    loop_config = {"trial": trial["config"], "run_id": run_id, "tracking_uri": study.tracking_uri,
-                   "cpus_per_worker": study.cpus_per_worker,
-                   "train_list": lists["train"], "val_list": lists["val"], "test_list": lists["test"]}
+    lists = study.lists[trial["config"]["data"]["root"]]
     use_gpu = study.gpus_per_worker > 0
-    resources = {"CPU": study.cpus_per_worker} | ({"GPU": study.gpus_per_worker} if use_gpu else {})
-    scaling = ScalingConfig(num_workers=study.workers_per_trial, use_gpu=use_gpu, resources_per_worker=resources)
-
-    def stage(loop, name: str, extra: dict):
-        trainer = TorchTrainer(
-            loop, train_loop_config=loop_config | extra, scaling_config=scaling,
-            run_config=RunConfig(name=f"{study.study_id}-{trial['key']}-{name}", storage_path=study.storage_path,
-                                 callbacks=[TuneReportCallback()],
-                                 failure_config=FailureConfig(max_failures=study.max_failures)))
-        return trainer.fit()
-
+    trainer = TorchTrainer(
+        run_trial_worker,
+        train_loop_config={"trial": trial["config"], "run_id": run_id, "tracking_uri": study.tracking_uri,
+                           "cpus_per_worker": study.cpus_per_worker,
+                           **{f"{split}_list": path for split, path in lists.items()}},
+        scaling_config=ScalingConfig(
+            num_workers=study.workers_per_trial, use_gpu=use_gpu,
+            resources_per_worker={"CPU": study.cpus_per_worker} | ({"GPU": study.gpus_per_worker} if use_gpu else {})),
+        run_config=RunConfig(
+            name=f"{study.study_id}-{trial['key']}", storage_path=study.storage_path,
+            callbacks=[TuneReportCallback()],
+            checkpoint_config=CheckpointConfig(num_to_keep=2),
+            failure_config=FailureConfig(max_failures=study.max_failures)))
     try:
-        init = stage(pretrain_loop, "pretrain", {}).checkpoint if cfg.pretrain.enabled else None
-        stage(finetune_loop, "finetune", {"init_checkpoint": init})
+        trainer.fit()
     except BaseException:
         client.set_terminated(run_id, "FAILED")
         raise

@@ -90,13 +90,17 @@ def lr_at(step: int, total_steps: int, warmup_steps: int, peak: float, floor: fl
 
 
 def report(metrics: dict, state: dict | None, w: Worker) -> None:
-    """Every rank reports; rank 0 attaches the checkpoint (a state dict, loaded weights_only)."""
+    """Every rank reports; rank 0 attaches the checkpoint (a state dict, loaded weights_only)
+    and then logs the epoch's metrics to MLflow, so a restarted epoch is never logged twice."""
     if w.is_main and state is not None:
         with tempfile.TemporaryDirectory() as tmp:
             torch.save(state, os.path.join(tmp, CHECKPOINT_FILE))
             ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(tmp))
     else:
         ray.train.report(metrics, checkpoint=None)
+    if w.is_main:
+        w.log.metrics({k: v for k, v in metrics.items() if isinstance(v, (int, float)) and k != "epoch"},
+                      step=metrics["epoch"])
 
 
 def load_state(checkpoint: "ray.train.Checkpoint | None") -> dict | None:

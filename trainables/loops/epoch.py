@@ -1,0 +1,81 @@
+"""One training epoch shared by both stages: lr schedule per iteration, DDP-safe steps,
+unreadable clips collected, sums over all workers."""
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import torch
+
+from trainables.loops.worker import Worker, all_gather_lists, all_sum, check_unreadable, lr_at
+
+
+class Schedule:
+    """Per-iteration learning rate of one stage, with each group's `lr_scale` applied."""
+
+    def __init__(self, optimizer, opt_cfg, steps_per_epoch: int, global_batch: int):
+        self.optimizer = optimizer
+        self.peak = opt_cfg.base_lr * global_batch / 256
+        self.floor = opt_cfg.min_lr
+        self.steps_per_epoch = steps_per_epoch
+        self.total = opt_cfg.epochs * steps_per_epoch
+        self.warmup = int(opt_cfg.warmup_epochs * steps_per_epoch)
+
+    def set(self, epoch: int, i: int) -> float:
+        lr = lr_at(epoch * self.steps_per_epoch + i, self.total, self.warmup, self.peak, self.floor)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr * group.get("lr_scale", 1.0)
+        return lr
+
+
+def run_epoch(model, loader, schedule: Schedule, epoch: int, loss_fn: Callable, w: Worker,
+              total_clips: int, max_unreadable: float, stage: str) -> dict:
+    """Trains one epoch; → the stage's epoch metrics (averaged over every worker's clips)."""
+    loader.sampler.set_epoch(epoch)
+    loader.dataset.set_epoch(epoch)
+    model.train()
+    started = time.perf_counter()
+    loss_sum = clips = 0.0
+    unreadable: set[str] = set()
+    lr = 0.0
+    for i, batch in enumerate(loader):
+        unreadable.update(path for path, _ in batch["unreadable"])
+        lr = schedule.set(epoch, i)
+        # Every rank must step together under DDP: a batch that lost all its clips
+        # contributes a zero loss instead of skipping the collective.
+        if "clip" in batch:
+            loss, n = loss_fn(batch), batch["clip"].shape[0]
+        else:
+            loss, n = sum(p.sum() * 0.0 for p in model.parameters()), 0
+        schedule.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        schedule.optimizer.step()
+        loss_sum += loss.item() * n
+        clips += n
+    elapsed = time.perf_counter() - started
+    loss_total, clip_total = all_sum([loss_sum, clips], w)
+    bad = sorted(set(all_gather_lists(sorted(unreadable), w)))
+    check_unreadable(bad, total_clips, max_unreadable, "train")
+    if bad and w.is_main:
+        w.log.text("\n".join(bad) + "\n", "data/unreadable_train.txt")
+    return {f"{stage}/loss": loss_total / max(clip_total, 1), f"{stage}/lr": lr,
+            f"{stage}/epoch_time_s": elapsed, f"{stage}/clips_per_s": clip_total / elapsed,
+            "data/skipped_videos": len(bad)}
+
+
+def decay_groups(model, weight_decay: float, no_decay_names: tuple[str, ...] = ()) -> list[dict]:
+    decay, no_decay = [], []
+    for name, param in model.named_parameters():
+        (no_decay if param.ndim <= 1 or name.endswith(no_decay_names) else decay).append(param)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def steps_or_fail(loader, n_items: int, batch: int, w: Worker, stage: str) -> int:
+    if len(loader) == 0:
+        raise RuntimeError(f"{stage}: {n_items} training clips over {w.world} workers give no full "
+                           f"batch of {batch}; lower {stage}.batch_size")
+    return len(loader)
+
+
+def adamw(groups, betas) -> torch.optim.AdamW:
+    return torch.optim.AdamW(groups, lr=0.0, betas=betas)
