@@ -77,8 +77,11 @@ def run_study(spec: StudySpec, trials: list[Trial], study_file: str, address: st
                                       callbacks=[ProgressPrinter(len(trials))],
                                       failure_config=tune.FailureConfig(max_failures=0)))
         grid = tuner.fit()
-        failed = sum(1 for result in grid if result.error is not None)
-        client.set_terminated(parent_id, "FAILED" if failed else "FINISHED")
+        finished = all(r.error is None and "finetune/test_top1" in (r.metrics or {}) for r in grid)
+        # Trials Tune stopped (Ctrl-C) never reached their own set_terminated.
+        for run in tracking.child_runs(uri, experiment_id, study_id, status="RUNNING"):
+            client.set_terminated(run.info.run_id, "KILLED")
+        client.set_terminated(parent_id, "FINISHED" if finished else "FAILED")
         return study_id, parent_id, grid
     finally:
         if started_locally:

@@ -80,6 +80,13 @@ def child_run(uri: str, experiment_id: str, parent_id: str, study_id: str, trial
     return run.info.run_id, True
 
 
+def child_runs(uri: str, experiment_id: str, study_id: str, status: str | None = None) -> list:
+    query = f"tags.`{STUDY_TAG}` = '{study_id}' and tags.`{ROLE_TAG}` = 'trial'"
+    if status:
+        query += f" and attributes.status = '{status}'"
+    return client(uri).search_runs([experiment_id], filter_string=query, max_results=10000)
+
+
 def _log_params(c, run_id: str, params: dict) -> None:
     from mlflow.entities import Param
     items = [Param(k, str(v)) for k, v in params.items()]

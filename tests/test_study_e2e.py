@@ -27,7 +27,7 @@ STUDY = """
     sweep:
       pretrain.masking.strategy: [random, tube]
     seeds: [0]
-    resources: {{workers_per_trial: 2, cpus_per_worker: 0.49, max_concurrent_trials: 2}}
+    resources: {{workers_per_trial: 2, cpus_per_worker: 0.99, max_concurrent_trials: 1}}
 """
 
 
@@ -90,7 +90,8 @@ def test_two_trial_study_end_to_end(synth_root, tmp_path):
 def test_unreadable_validation_clip_fails_the_trial_by_name(synth_root, tmp_path):
     root = make_dataset(synth_root, tmp_path, broken_in="val")
     study = tmp_path / "e2e.yaml"
-    text = textwrap.dedent(STUDY.format(root=root, max_bad=0.0)).replace("[random, tube]", "[tube]")
+    text = (textwrap.dedent(STUDY.format(root=root, max_bad=0.0)).replace("[random, tube]", "[tube]")
+            .replace("pretrain: {epochs: 1,", "pretrain: {enabled: false, epochs: 1,"))
     study.write_text(text)
     out = maskray("run", str(study), "--num-cpus", "2", cwd=tmp_path, timeout=900)
     assert out.returncode == 1

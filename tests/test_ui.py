@@ -47,8 +47,9 @@ def test_ui_serves_runs_on_loopback(tmp_path):
         # bound to loopback only: the listening socket is 127.0.0.1, not 0.0.0.0
         listening = subprocess.run(["ss", "-ltnH", f"sport = :{port}"], capture_output=True,
                                    text=True).stdout if shutil.which("ss") else ""
-        if listening:
-            assert "127.0.0.1:" in listening and "0.0.0.0:" not in listening and "*:" not in listening
+        for line in listening.splitlines():
+            local_address = line.split()[3]        # State Recv-Q Send-Q Local Peer
+            assert local_address == f"127.0.0.1:{port}", line
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)

@@ -1,9 +1,9 @@
 """A name → strategy registry, like timm's register_model."""
 from __future__ import annotations
 
-from typing import Callable
-
 import numpy as np
+
+from trainables.registry import Registry
 
 Grid = tuple[int, int, int]  # (T tubelets, H, W) tokens
 
@@ -28,25 +28,7 @@ class MaskStrategy:
         raise NotImplementedError
 
 
-_REGISTRY: dict[str, MaskStrategy] = {}
-
-
-def register(name: str) -> Callable[[type[MaskStrategy]], type[MaskStrategy]]:
-    def add(cls: type[MaskStrategy]) -> type[MaskStrategy]:
-        if name in _REGISTRY:
-            raise ValueError(f"masking strategy {name!r} is registered twice")
-        cls.name = name
-        _REGISTRY[name] = cls()
-        return cls
-    return add
-
-
-def get_strategy(name: str) -> MaskStrategy:
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise KeyError(f"unknown masking strategy {name!r}; known: {', '.join(strategy_names())}") from None
-
-
-def strategy_names() -> list[str]:
-    return sorted(_REGISTRY)
+_STRATEGIES: Registry[MaskStrategy] = Registry("masking strategy")
+register = _STRATEGIES.register
+get_strategy = _STRATEGIES.get
+strategy_names = _STRATEGIES.names

@@ -1,8 +1,6 @@
 from __future__ import annotations
 
-from typing import Callable
-
-_REGISTRY: dict[str, "Target"] = {}
+from trainables.registry import Registry
 
 
 class Target:
@@ -15,22 +13,7 @@ class Target:
         raise NotImplementedError
 
 
-def register(name: str) -> Callable[[type[Target]], type[Target]]:
-    def add(cls: type[Target]) -> type[Target]:
-        if name in _REGISTRY:
-            raise ValueError(f"target {name!r} is registered twice")
-        cls.name = name
-        _REGISTRY[name] = cls()
-        return cls
-    return add
-
-
-def get_target(name: str) -> Target:
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise KeyError(f"unknown target {name!r}; known: {', '.join(target_names())}") from None
-
-
-def target_names() -> list[str]:
-    return sorted(_REGISTRY)
+_TARGETS: Registry[Target] = Registry("target")
+register = _TARGETS.register
+get_target = _TARGETS.get
+target_names = _TARGETS.names
