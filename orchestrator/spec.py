@@ -10,9 +10,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from trainables.masking import get_strategy, strategy_names
+from trainables.targets import target_names
 
 MODEL_PRESETS = ("nano", "tiny", "small", "base", "large")
-TARGETS = ("normalized_pixel", "pixel")
 
 
 class Strict(BaseModel):
@@ -95,7 +95,14 @@ class OptimConfig(Strict):
 class PretrainConfig(OptimConfig):
     enabled: bool = True
     masking: MaskingConfig = MaskingConfig()
-    target: Literal[TARGETS] = "normalized_pixel"
+    target: str = "normalized_pixel"
+
+    @field_validator("target")
+    @classmethod
+    def _known_target(cls, v: str) -> str:
+        if v not in target_names():
+            raise ValueError(f"unknown target {v!r}; known: {', '.join(target_names())}")
+        return v
 
 
 class FinetuneConfig(OptimConfig):

@@ -41,7 +41,7 @@ def test_every_bad_field_is_named_with_its_value(tmp_path):
         name: s
         data: {num_frames: 8, input_size: 32, colour: red}
         model: {preset: nano, patch_size: eight}
-        pretrain: {masking: {strategy: checkerboard, ratio: 1.5}}
+        pretrain: {masking: {strategy: checkerboard, ratio: 1.5}, target: hogg}
     """)
     with pytest.raises(UserInputError) as e:
         load_study(path)
@@ -50,7 +50,8 @@ def test_every_bad_field_is_named_with_its_value(tmp_path):
     assert "model.patch_size = 'eight'" in text
     assert "pretrain.masking.strategy = 'checkerboard'" in text and "tube" in text
     assert "pretrain.masking.ratio = 1.5" in text
-    assert len(e.value.problems) == 4
+    assert "pretrain.target = 'hogg'" in text and "normalized_pixel" in text
+    assert len(e.value.problems) == 5
 
 
 def test_sweep_typo_and_bad_values_fail_before_launch(tmp_path):

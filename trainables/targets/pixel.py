@@ -2,12 +2,10 @@
 channel: subtract the mean, divide by the unbiased std + 1e-6 over the tubelet's pixels)."""
 from __future__ import annotations
 
-import torch
-
 from trainables.targets.registry import Target, register
 
 
-def tubelet_pixels(video: torch.Tensor, tubelet: int, patch: int) -> torch.Tensor:
+def tubelet_pixels(video, tubelet: int, patch: int):
     """(B, 3, T, H, W) → (B, N, tubelet·patch·patch, 3) in (t, h, w) token order."""
     b, c, t, h, w = video.shape
     x = video.reshape(b, c, t // tubelet, tubelet, h // patch, patch, w // patch, patch)
