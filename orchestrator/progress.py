@@ -6,10 +6,12 @@ import time
 
 from ray.tune import Callback
 
+from orchestrator.study import axes_label
+
 
 def _label(trial) -> str:
     t = trial.config["trial"]
-    return f"{t['key']} [" + " ".join(f"{k.rsplit('.', 1)[-1]}={v}" for k, v in t["axes"].items()) + "]"
+    return f"{t['key']} [{axes_label(t['axes'])}]"
 
 
 class ProgressPrinter(Callback):

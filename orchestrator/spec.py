@@ -5,14 +5,25 @@ config plus how to sweep, schedule, place and track it.
 """
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Callable, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from trainables.masking import get_strategy, strategy_names
-from trainables.targets import target_names
+from trainables.masking import get_strategy
+from trainables.targets import get_target
 
 MODEL_PRESETS = ("nano", "tiny", "small", "base", "large")
+
+
+def _registered(lookup: Callable[[str], object]) -> Callable[[str], str]:
+    """A field validator that accepts the names a registry knows (its own error lists them)."""
+    def check(name: str) -> str:
+        try:
+            lookup(name)
+        except KeyError as e:
+            raise ValueError(e.args[0]) from None
+        return name
+    return check
 
 
 class Strict(BaseModel):
@@ -72,15 +83,8 @@ class ModelConfig(Strict):
 
 
 class MaskingConfig(Strict):
-    strategy: str = "tube"
+    strategy: Annotated[str, AfterValidator(_registered(get_strategy))] = "tube"
     ratio: float = Field(0.9, gt=0.0, lt=1.0)
-
-    @field_validator("strategy")
-    @classmethod
-    def _known(cls, v: str) -> str:
-        if v not in strategy_names():
-            raise ValueError(f"unknown masking strategy {v!r}; known: {', '.join(strategy_names())}")
-        return v
 
 
 class OptimConfig(Strict):
@@ -95,14 +99,7 @@ class OptimConfig(Strict):
 class PretrainConfig(OptimConfig):
     enabled: bool = True
     masking: MaskingConfig = MaskingConfig()
-    target: str = "normalized_pixel"
-
-    @field_validator("target")
-    @classmethod
-    def _known_target(cls, v: str) -> str:
-        if v not in target_names():
-            raise ValueError(f"unknown target {v!r}; known: {', '.join(target_names())}")
-        return v
+    target: Annotated[str, AfterValidator(_registered(get_target))] = "normalized_pixel"
 
 
 class FinetuneConfig(OptimConfig):

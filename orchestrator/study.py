@@ -32,6 +32,11 @@ class Trial:
         return config_hash(self.config.model_dump(mode="json"))
 
 
+def axes_label(axes: dict[str, Any]) -> str:
+    """`ratio=0.9 strategy=tube seed=0`: each axis by the last part of its path."""
+    return " ".join(f"{path.rsplit('.', 1)[-1]}={value}" for path, value in axes.items())
+
+
 def config_hash(obj: Any, length: int = 12) -> str:
     blob = json.dumps(obj, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:length]

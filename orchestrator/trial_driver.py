@@ -28,11 +28,12 @@ def run_trial(param: dict, study: StudyContext) -> None:
     from ray.tune.integration.ray_train import TuneReportCallback
 
     from orchestrator import tracking
+    from orchestrator.study import axes_label
     from trainables.loops.entry import run_trial_worker
 
     trial = param["trial"]
     axes = trial["axes"]
-    run_name = f"{trial['key']} " + " ".join(f"{k.rsplit('.', 1)[-1]}={v}" for k, v in axes.items())
+    run_name = f"{trial['key']} {axes_label(axes)}"
     run_id, created = tracking.child_run(
         study.tracking_uri, study.experiment_id, study.parent_run_id, study.study_id, trial["trial_id"],
         run_name, tracking.flatten(trial["config"]),
