@@ -88,6 +88,27 @@ def cmd_data_check(args) -> int:
     return check_list(args.list, args.num_frames, args.sampling_rate, args.input_size, args.num_classes)
 
 
+def cmd_data_motion(args) -> int:
+    from trainables.data.motion_extract import extract_dataset
+    return extract_dataset(args.dir)
+
+
+def cmd_mask(args) -> int:
+    from orchestrator import mask_preview
+    grid = mask_preview.parse_grid(args.grid)
+    options = {k: v for k, v in {"cell": tuple(args.cell) if args.cell else None,
+                                 "random_phase": args.random_phase, "shuffle_time": args.shuffle_time}.items()
+               if v is not None}
+    mask, clip = mask_preview.preview_mask(args.strategy, args.ratio, grid, args.seed, not args.eval,
+                                           args.video, options)
+    if args.png:
+        title = f"{args.strategy} ratio {args.ratio}, grid {list(grid)}, {'eval' if args.eval else 'train'} seed {args.seed}"
+        mask_preview.draw(mask, clip, title, args.png)
+    if args.json or not args.png:
+        print(mask_preview.mask_json(mask))
+    return 0
+
+
 def cmd_ui(args) -> int:
     import os
     from orchestrator.tracking import absolute_uri
@@ -132,6 +153,24 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--input-size", type=int, default=224)
     c.add_argument("--num-classes", type=int)
     c.set_defaults(func=cmd_data_check)
+
+    mo = dsub.add_parser("motion", help="extract and cache codec motion vectors (motion_guided masking)")
+    mo.add_argument("dir", help="a dataset root: the videos of its train/val/test lists, else every video under it")
+    mo.set_defaults(func=cmd_data_motion)
+
+    m = sub.add_parser("mask", help="print or draw one mask of a strategy")
+    m.add_argument("strategy")
+    m.add_argument("--ratio", type=float, required=True)
+    m.add_argument("--grid", required=True, help="T,H,W tokens, e.g. 8,14,14")
+    m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--eval", action="store_true", help="the evaluation mask (deterministic strategies)")
+    m.add_argument("--video", help="a clip, for strategies that need one (motion_guided)")
+    m.add_argument("--cell", type=int, nargs=3, metavar=("T", "H", "W"), help="cell_running cell")
+    m.add_argument("--random-phase", action=argparse.BooleanOptionalAction, default=None)
+    m.add_argument("--shuffle-time", action=argparse.BooleanOptionalAction, default=None)
+    m.add_argument("--json", action="store_true", help="print the mask as JSON (default without --png)")
+    m.add_argument("--png", help="draw the mask (over the clip with --video) to this file")
+    m.set_defaults(func=cmd_mask)
 
     u = sub.add_parser("ui", help="MLflow UI on 127.0.0.1")
     u.add_argument("--tracking-uri", default="sqlite:///mlflow.db")

@@ -31,7 +31,22 @@ def prepare_data(trials: list[Trial]) -> dict[str, dict[str, str]]:
         if missing:
             raise UserInputError(f"data.root={d.root}", missing)
         lists[d.root] = {s: str(p) for s, p in paths.items()}
+    _extract_motion(trials, lists)
     return lists
+
+
+def _extract_motion(trials: list[Trial], lists: dict[str, dict[str, str]]) -> None:
+    """Codec motion vectors for the datasets that motion-guided trials read, extracted once
+    here rather than by every worker of every trial."""
+    from trainables.masking import get_strategy
+    roots = {t.config.data.root for t in trials
+             if any(m is not None and get_strategy(m.strategy).needs_motion
+                    for m in (t.config.pretrain.masking, t.config.finetune.masking))}
+    if not roots:
+        return
+    from trainables.data.motion_extract import extract_lists
+    for root in sorted(roots):
+        extract_lists(list(lists[root].values()))
 
 
 def run_study(spec: StudySpec, trials: list[Trial], study_file: str, address: str | None = None,

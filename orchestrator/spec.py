@@ -83,8 +83,24 @@ class ModelConfig(Strict):
 
 
 class MaskingConfig(Strict):
+    """A masking strategy and its options; each strategy reads the options it knows."""
     strategy: Annotated[str, AfterValidator(_registered(get_strategy))] = "tube"
-    ratio: float = Field(0.9, gt=0.0, lt=1.0)
+    ratio: float = Field(0.9, gt=0.0, lt=1.0, description="fraction of input tokens masked")
+    # cell_running (MAR)
+    cell: tuple[int, int, int] = Field((1, 2, 2), description="cell_running: cell size in (t, h, w) tokens")
+    random_phase: bool = Field(True, description="cell_running: random phase per clip in training")
+    shuffle_time: bool = Field(True, description="cell_running: shuffle the per-step patterns in training")
+    # keyframe (EVAD)
+    keep_rate: float = Field(0.7, description="keyframe: fraction of tokens kept at each dropping block")
+    drop_layers: list[int] | None = Field(None, description="keyframe: 1-based blocks; default 1/3, 7/12, 5/6 of depth")
+    enhanced_weight: float = Field(1.0, ge=0.0, description="keyframe: weight of the keyframe's queries")
+
+    @field_validator("cell")
+    @classmethod
+    def _positive_cell(cls, v):
+        if min(v) < 1:
+            raise ValueError(f"cell sizes must be ≥ 1 (got {list(v)})")
+        return v
 
 
 class OptimConfig(Strict):
@@ -107,6 +123,8 @@ class FinetuneConfig(OptimConfig):
     layer_decay: float = Field(0.75, gt=0, le=1.0)
     label_smoothing: float = Field(0.1, ge=0, lt=1.0)
     head_dropout: float = Field(0.0, ge=0, lt=1.0)
+    masking: MaskingConfig | None = Field(None, description=(
+        "masked fine-tuning and evaluation (MAR: cell_running 0.5) or keyframe token dropout (EVAD)"))
 
 
 class TrialSections(Strict):
@@ -134,11 +152,22 @@ class TrialConfig(TrialSections):
             raise ValueError(f"data.num_frames={d.num_frames} is not a multiple of model.tubelet_size={m.tubelet_size}")
         if d.input_size % m.patch_size:
             raise ValueError(f"data.input_size={d.input_size} is not a multiple of model.patch_size={m.patch_size}")
-        masking = self.pretrain.masking
-        problem = get_strategy(masking.strategy).ratio_error(masking.ratio, self.token_grid)
-        if problem:
-            raise ValueError(f"pretrain.masking: strategy {masking.strategy!r} cannot give ratio "
-                             f"{masking.ratio}: {problem}")
+        from trainables.models.presets import PRESETS
+        depth = PRESETS[m.preset].depth
+        problems = []
+        for section in ("pretrain", "finetune"):
+            masking = getattr(self, section).masking
+            if masking is None:
+                continue
+            strategy = get_strategy(masking.strategy)
+            if section == "pretrain" and strategy.in_encoder:
+                problems.append(f"pretrain.masking.strategy={masking.strategy!r} drops tokens inside the "
+                                f"encoder at fine-tuning; use it as finetune.masking")
+                continue
+            problems += [f"{section}.masking ({masking.strategy}): {p}"
+                         for p in strategy.problems(masking, self.token_grid, depth)]
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
 

@@ -25,7 +25,7 @@ def test_decord_decodes_sampled_clip_with_resize(synth_root):
     import decord
     path, _ = read_list(synth_root / "train.csv")[0]
     assert len(decord.VideoReader(path)) == 16
-    clip = read_clip(path, 8, 2, 40, train=False, rng=np.random.default_rng(0))
+    clip, _ = read_clip(path, 8, 2, 40, train=False, rng=np.random.default_rng(0))
     assert clip.shape == (8, 40, 40, 3) and clip.dtype == np.uint8
     assert clip.std() > 5  # real content, not a blank frame
 
@@ -64,7 +64,7 @@ def test_other_codecs_and_containers_decode(tmp_path):
                     c.mux(pkt)
             for pkt in s.encode():
                 c.mux(pkt)
-        clip = read_clip(str(path), 8, 2, 32, False, np.random.default_rng(0))
+        clip, _ = read_clip(str(path), 8, 2, 32, False, np.random.default_rng(0))
         assert clip.shape == (8, 32, 32, 3), name
 
 

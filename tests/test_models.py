@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from orchestrator.spec import TrialConfig
+from orchestrator.spec import MaskingConfig, TrialConfig
 from trainables.masking import get_strategy
 from trainables.models.build import build_autoencoder, build_classifier, build_encoder
 from trainables.targets import get_target
@@ -20,7 +20,7 @@ def test_encoder_receives_only_visible_tokens():
     enc = build_encoder(cfg)
     seen = []
     enc.blocks[0].register_forward_hook(lambda m, i, o: seen.append(i[0].shape))
-    mask = torch.from_numpy(np.stack([get_strategy("tube").sample(0.75, cfg.token_grid, np.random.default_rng(s))
+    mask = torch.from_numpy(np.stack([get_strategy("tube").sample(MaskingConfig(strategy="tube", ratio=0.75), cfg.token_grid, np.random.default_rng(s))
                                       for s in range(3)]))
     out = enc(torch.randn(3, 3, 8, 32, 32), mask)
     assert cfg.token_grid == (4, 4, 4)
@@ -32,7 +32,7 @@ def test_autoencoder_predicts_masked_tokens_only():
     cfg = nano()
     target = get_target("normalized_pixel")
     model = build_autoencoder(cfg, target.dim(2, 8))
-    mask = torch.from_numpy(np.stack([get_strategy("random").sample(0.9, cfg.token_grid, np.random.default_rng(s))
+    mask = torch.from_numpy(np.stack([get_strategy("random").sample(MaskingConfig(strategy="random", ratio=0.9), cfg.token_grid, np.random.default_rng(s))
                                       for s in range(2)]))
     pred = model(torch.randn(2, 3, 8, 32, 32), mask)
     assert pred.shape == (2, int(0.9 * 64), 2 * 8 * 8 * 3)
@@ -68,3 +68,52 @@ def test_paper_presets_build(preset, dim):
     assert cfg.token_grid == (8, 14, 14)
     enc = build_encoder(cfg)
     assert enc.dim == dim and enc.num_tokens == 1568
+
+
+def keyframe_classifier(keep_rate=0.7, layers=None, weight=1.0, frames=16):
+    cfg = TrialConfig.model_validate({
+        "data": {"num_frames": frames, "input_size": 32, "source": "lists", "num_classes": 5},
+        "model": {"preset": "tiny", "patch_size": 8},
+        "finetune": {"masking": {"strategy": "keyframe", "keep_rate": keep_rate, "drop_layers": layers,
+                                 "enhanced_weight": weight}}})
+    return cfg, build_classifier(cfg)
+
+
+@pytest.mark.parametrize("keep_rate,weight", [(0.7, 1.0), (0.6, 4.0), (0.3, 1.0)])
+def test_keyframe_dropout_keeps_the_keyframe_and_the_keep_rate(keep_rate, weight):
+    import math
+    cfg, model = keyframe_classifier(keep_rate, weight=weight)
+    t, h, w = cfg.token_grid                       # (8, 4, 4): keyframe = step 4
+    assert model.token_dropout.layers == (4, 7, 10)   # EVAD's ViT-B blocks for a 12-block encoder
+    keyframe = set(range((t // 2) * h * w, (t // 2 + 1) * h * w))
+    for seed in range(3):
+        torch.manual_seed(seed)
+        _, kept = model.encoder.forward_with_positions(torch.randn(2, 3, 16, 32, 32), None, model.token_dropout)
+        n = t * h * w
+        for block, positions in enumerate(kept, start=1):
+            if block in model.token_dropout.layers:
+                n = max(len(keyframe), math.ceil(keep_rate * n))
+            assert positions.shape == (2, n), block
+            for row in positions.tolist():
+                assert keyframe <= set(row) and len(set(row)) == n
+    assert model(torch.randn(2, 3, 16, 32, 32)).shape == (2, 5)
+
+
+def test_keyframe_dropout_lowers_counted_flops():
+    from trainables.models.flops import encoder_gflops
+    cfg, _ = keyframe_classifier(0.6)
+    assert encoder_gflops(cfg, cfg.finetune.masking) < 0.75 * encoder_gflops(cfg)
+
+
+def test_masked_finetuning_classifier_sees_visible_tokens_only():
+    from trainables.models.flops import encoder_gflops
+    cfg = nano(finetune={"masking": {"strategy": "cell_running", "ratio": 0.5}})
+    model = build_classifier(cfg)
+    seen = []
+    model.encoder.blocks[0].register_forward_hook(lambda m, i, o: seen.append(i[0].shape))
+    m = cfg.finetune.masking
+    mask = torch.from_numpy(np.stack([get_strategy("cell_running").sample(m, cfg.token_grid, np.random.default_rng(0),
+                                                                          train=False)] * 2))
+    assert model(torch.randn(2, 3, 8, 32, 32), mask).shape == (2, 5)
+    assert seen[0] == (2, 32, 64)
+    assert encoder_gflops(cfg, m) < 0.6 * encoder_gflops(cfg)

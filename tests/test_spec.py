@@ -85,8 +85,28 @@ def test_strategy_that_cannot_give_the_ratio_is_an_error(tmp_path):
         model: {preset: nano, patch_size: 8}
         pretrain: {masking: {strategy: tube, ratio: 0.2}}
     """))
-    with pytest.raises(UserInputError, match=r"strategy 'tube' cannot give ratio 0.2"):
+    with pytest.raises(UserInputError, match=r"pretrain.masking \(tube\): ratio 0.2 masks 0 of 8 tokens"):
         expand_trials(spec)
+
+
+@pytest.mark.parametrize("masking,expected", [
+    ("pretrain: {masking: {strategy: frame, ratio: 0.9}}", "must be one of 0.25, 0.5, 0.75 (got 0.9)"),
+    ("pretrain: {masking: {strategy: cell_running, ratio: 0.5, cell: [1, 3, 3]}}", "cell [1, 3, 3] does not tile"),
+    ("pretrain: {masking: {strategy: cell_running, ratio: 0.9}}", "cell masks k of 4 positions"),
+    ("finetune: {masking: {strategy: keyframe, keep_rate: 1.5}}", "keep_rate must be in (0, 1] (got 1.5)"),
+    ("finetune: {masking: {strategy: keyframe, drop_layers: [2, 7]}}", "drop_layers [7] are outside"),
+    ("pretrain: {masking: {strategy: keyframe}}", "use it as finetune.masking"),
+])
+def test_strategy_options_are_checked_before_launch(tmp_path, masking, expected):
+    spec = load_study(write(tmp_path, f"""
+        name: s
+        data: {{num_frames: 8, input_size: 32}}
+        model: {{preset: nano, patch_size: 8}}
+        {masking}
+    """))
+    with pytest.raises(UserInputError) as e:
+        expand_trials(spec)
+    assert expected in e.value.render()
 
 
 def test_shapes_must_tile(tmp_path):

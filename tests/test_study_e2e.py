@@ -22,10 +22,18 @@ STUDY = """
       loader_workers: 0
       max_unreadable_fraction: {max_bad}
     model: {{preset: nano, patch_size: 8}}
-    pretrain: {{epochs: 1, batch_size: 4, base_lr: 1.0e-2}}
-    finetune: {{epochs: 2, batch_size: 4, base_lr: 2.0e-2}}
+    pretrain:
+      epochs: 1
+      batch_size: 4
+      base_lr: 1.0e-2
+      masking: {{strategy: motion_guided, ratio: 0.75}}
+    finetune:
+      epochs: 2
+      batch_size: 4
+      base_lr: 2.0e-2
+      masking: {{strategy: cell_running, ratio: 0.5, keep_rate: 0.6}}
     sweep:
-      pretrain.masking.strategy: [random, tube]
+      finetune.masking.strategy: [cell_running, keyframe]
     seeds: [0]
     resources: {{workers_per_trial: 2, cpus_per_worker: 0.99, max_concurrent_trials: 1}}
 """
@@ -68,7 +76,7 @@ def test_two_trial_study_end_to_end(synth_root, tmp_path):
     assert len(parents) == 1 and len(children) == 2
     parent = parents[0]
     assert parent.info.status == "FINISHED"
-    assert {c.data.params["pretrain.masking.strategy"] for c in children} == {"random", "tube"}
+    assert {c.data.params["finetune.masking.strategy"] for c in children} == {"cell_running", "keyframe"}
     for child in children:
         assert child.data.tags["mlflow.parentRunId"] == parent.info.run_id
         assert child.info.status == "FINISHED"
@@ -77,11 +85,15 @@ def test_two_trial_study_end_to_end(synth_root, tmp_path):
                 "pretrain/epoch_time_s", "model/encoder_gflops_pretrain"} <= set(m)
         assert m["data/skipped_videos"] == 1        # the broken clip was skipped, not swapped
         assert m["model/encoder_gflops_pretrain"] < m["model/encoder_gflops_full"]
+        # masked fine-tuning (MAR) and keyframe dropout (EVAD) both cut the encoder's compute
+        assert m["model/encoder_gflops_finetune"] < 0.8 * m["model/encoder_gflops_full"]
+        assert m["data/pretrain_motion_fallback_clips"] >= 0    # motion-guided masks were built
         steps = [p.step for p in client.get_metric_history(child.info.run_id, "finetune/top1")]
         assert steps == [1, 2]
         artifacts = {a.path for folder in ("config", "masks", "model", "data")
                      for a in client.list_artifacts(child.info.run_id, folder)}
-        assert {"config/trial_config.json", "masks/mask_picture.png", "model/finetuned.safetensors",
+        assert {"config/trial_config.json", "masks/pretrain_mask.png", "masks/finetune_mask.png",
+                "model/finetuned.safetensors",
                 "data/unreadable_train.txt"} <= artifacts
         listed = Path(client.download_artifacts(child.info.run_id, "data/unreadable_train.txt", str(tmp_path)))
         assert "broken_clip.mp4" in listed.read_text()
@@ -90,7 +102,7 @@ def test_two_trial_study_end_to_end(synth_root, tmp_path):
 def test_unreadable_validation_clip_fails_the_trial_by_name(synth_root, tmp_path):
     root = make_dataset(synth_root, tmp_path, broken_in="val")
     study = tmp_path / "e2e.yaml"
-    text = (textwrap.dedent(STUDY.format(root=root, max_bad=0.0)).replace("[random, tube]", "[tube]")
+    text = (textwrap.dedent(STUDY.format(root=root, max_bad=0.0)).replace("[cell_running, keyframe]", "[cell_running]")
             .replace("pretrain: {epochs: 1,", "pretrain: {enabled: false, epochs: 1,"))
     study.write_text(text)
     out = maskray("run", str(study), "--num-cpus", "2", cwd=tmp_path, timeout=900)

@@ -33,7 +33,7 @@ def check_list(list_path: str, num_frames: int, sampling_rate: int, input_size: 
         try:
             import decord
             total = len(decord.VideoReader(path, num_threads=1))
-            clip = read_clip(path, num_frames, sampling_rate, short_side, False, rng,
+            clip, _ = read_clip(path, num_frames, sampling_rate, short_side, False, rng,
                              size=decode_size(path, short_side))
             if clip.shape[0] != num_frames:
                 raise ValueError(f"decoded {clip.shape[0]} frames, expected {num_frames}")

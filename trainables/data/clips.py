@@ -9,11 +9,19 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from trainables.data import motion
+from trainables.data.motion import TokenMotion
 from trainables.data.video import decode_size, read_clip, read_video, sample_indices
 from trainables.masking import get_strategy
 
 IMAGENET_MEAN = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1, 1)
 IMAGENET_STD = torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1, 1)
+
+# Per worker process, shared by every dataset of a trial (pretraining, fine-tuning, eval):
+# a clip is probed and, with data.cache_decoded_videos, decoded once per process.
+_DECODE_SIZES: dict[tuple[str, int], tuple[int, int]] = {}
+_DECODED_VIDEOS: dict[tuple[str, tuple[int, int]], np.ndarray] = {}
+_MOTION: dict[str, "motion.VideoMotion | None"] = {}
 
 
 class ClipDataset(Dataset):
@@ -27,8 +35,6 @@ class ClipDataset(Dataset):
         self.grid = token_grid
         self.masking = masking
         self.strategy = get_strategy(masking.strategy) if masking is not None else None
-        self._decode_sizes: dict[str, tuple[int, int]] = {}
-        self._videos: dict[str, np.ndarray] = {}   # data.cache_decoded_videos
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -41,28 +47,32 @@ class ClipDataset(Dataset):
         # data are sharded over workers, and a resumed epoch replays exactly.
         return np.random.default_rng([self.seed, self.epoch, index, int(self.train)])
 
-    def load(self, index: int, rng: np.random.Generator) -> torch.Tensor:
-        """float (3, T, S, S), normalized; raises when the file cannot be decoded."""
+    def load(self, index: int, rng: np.random.Generator) -> tuple[torch.Tensor, dict]:
+        """float (3, T, S, S), normalized, and where it came from (frame indices, decode
+        size, crop, flip); raises when the file cannot be decoded."""
         path, _ = self.items[index]
         cfg = self.cfg
         short = round(cfg.input_size * cfg.short_side_scale)
-        if path not in self._decode_sizes:
-            self._decode_sizes[path] = decode_size(path, short)
+        if (path, short) not in _DECODE_SIZES:
+            _DECODE_SIZES[path, short] = decode_size(path, short)
+        size = _DECODE_SIZES[path, short]
         if cfg.cache_decoded_videos:
-            if path not in self._videos:
-                self._videos[path] = read_video(path, self._decode_sizes[path])
-            video = self._videos[path]
+            if (path, size) not in _DECODED_VIDEOS:
+                _DECODED_VIDEOS[path, size] = read_video(path, size)
+            video = _DECODED_VIDEOS[path, size]
             idx = sample_indices(len(video), cfg.num_frames, cfg.sampling_rate, self.train, rng,
                                  cfg.segment_sampling)
             frames = video[idx]
         else:
-            frames = read_clip(path, cfg.num_frames, cfg.sampling_rate, short, self.train, rng,
-                               cfg.segment_sampling, self._decode_sizes[path])
+            frames, idx = read_clip(path, cfg.num_frames, cfg.sampling_rate, short, self.train, rng,
+                                    cfg.segment_sampling, size)
         clip = torch.from_numpy(frames).permute(3, 0, 1, 2).float().div_(255)  # C T H W
-        clip = self._crop(clip, rng)
-        return (clip - IMAGENET_MEAN) / IMAGENET_STD
+        clip, (top, left, flip) = self._crop(clip, rng)
+        where = {"frame_idx": idx, "decode_hw": (size[1], size[0]), "crop": (top, left, cfg.input_size),
+                 "flip": flip}
+        return (clip - IMAGENET_MEAN) / IMAGENET_STD, where
 
-    def _crop(self, clip: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+    def _crop(self, clip: torch.Tensor, rng: np.random.Generator):
         s = self.cfg.input_size
         h, w = clip.shape[-2:]
         if self.train:
@@ -70,20 +80,40 @@ class ClipDataset(Dataset):
         else:
             top, left = (h - s) // 2, (w - s) // 2
         clip = clip[..., top:top + s, left:left + s]
-        if self.train and self.cfg.horizontal_flip and rng.random() < 0.5:
-            clip = clip.flip(-1)
-        return clip
+        flip = bool(self.train and self.cfg.horizontal_flip and rng.random() < 0.5)
+        return (clip.flip(-1) if flip else clip), (top, left, flip)
+
+    def clip_motion(self, path: str, clip: torch.Tensor, where: dict) -> TokenMotion:
+        """Per-token motion of the clip: cached codec vectors, else frame differences. A video
+        whose vectors cannot be read is treated as having none, never as a failure."""
+        if path not in _MOTION:
+            try:
+                _MOTION[path] = motion.load(path)
+            except Exception:
+                _MOTION[path] = None
+        video_motion = _MOTION[path]
+        t, g, _ = self.grid
+        patch, tubelet = self.cfg.input_size // g, self.cfg.num_frames // t
+        luma = clip.mean(dim=0).numpy()  # (T, S, S), normalized units are fine for differences
+        if video_motion is None:
+            video_motion = motion.VideoMotion(np.zeros((1, 2, 1, 1), np.float16), np.zeros(1, bool), where["decode_hw"])
+        return motion.token_motion(video_motion, where["frame_idx"], where["decode_hw"], where["crop"],
+                                   where["flip"], patch, tubelet, luma)
 
     def __getitem__(self, index: int):
         rng = self._rng(index)
+        path, label = self.items[index]
         try:
-            clip = self.load(index, rng)
+            clip, where = self.load(index, rng)
         except Exception as e:  # decord raises its own DECORDError and RuntimeErrors
-            return {"unreadable": self.items[index][0], "error": f"{type(e).__name__}: {e}"}
-        sample = {"clip": clip, "label": self.items[index][1], "index": index}
-        if self.strategy is not None:
-            mask = self.strategy.sample(self.masking.ratio, self.grid, rng, train=self.train)
+            return {"unreadable": path, "error": f"{type(e).__name__}: {e}"}
+        sample = {"clip": clip, "label": label, "index": index}
+        if self.strategy is not None and not self.strategy.in_encoder:
+            token_motion = self.clip_motion(path, clip, where) if self.strategy.needs_motion else None
+            mask = self.strategy.sample(self.masking, self.grid, rng, train=self.train, motion=token_motion)
             sample["mask"] = torch.from_numpy(mask)
+            if token_motion is not None:
+                sample["motion_fallback"] = not token_motion.from_vectors.all()
         return sample
 
 
@@ -96,4 +126,5 @@ def collate_clips(samples: list[dict]) -> dict:
         batch["index"] = torch.tensor([s["index"] for s in good])
         if "mask" in good[0]:
             batch["mask"] = torch.stack([s["mask"] for s in good])
+        batch["motion_fallback"] = sum(bool(s.get("motion_fallback")) for s in good)
     return batch

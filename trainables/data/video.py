@@ -34,9 +34,14 @@ def _open(path: str, width: int = -1, height: int = -1):
     return decord.VideoReader(path, width=width, height=height, num_threads=1)
 
 
-def decode_size(path: str, short_side: int) -> tuple[int, int]:
+def source_size(path: str) -> tuple[int, int]:
+    """(height, width) of the video as stored."""
+    return tuple(_open(path)[0].shape[:2])
+
+
+def decode_size(path: str, short_side: int, source: tuple[int, int] | None = None) -> tuple[int, int]:
     """(width, height) that scales the video's short side to `short_side`, keeping aspect."""
-    h, w = _open(path)[0].shape[:2]
+    h, w = source or source_size(path)
     if h <= w:
         return max(short_side, round(w * short_side / h)), short_side
     return short_side, max(short_side, round(h * short_side / w))
@@ -44,8 +49,8 @@ def decode_size(path: str, short_side: int) -> tuple[int, int]:
 
 def read_clip(path: str, num_frames: int, sampling_rate: int, short_side: int, train: bool,
               rng: np.random.Generator, segment: bool = False,
-              size: tuple[int, int] | None = None) -> np.ndarray:
-    """uint8 (num_frames, H, W, 3) with the short side resized at decode time.
+              size: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(uint8 (num_frames, H, W, 3) with the short side resized at decode time, frame indices).
 
     Raises on a file decord cannot open or decode (callers decide: skip or fail)."""
     width, height = size or decode_size(path, short_side)
@@ -54,7 +59,7 @@ def read_clip(path: str, num_frames: int, sampling_rate: int, short_side: int, t
     if total == 0:
         raise ValueError("no decodable frames")
     idx = sample_indices(total, num_frames, sampling_rate, train, rng, segment)
-    return reader.get_batch(idx.tolist()).asnumpy()
+    return reader.get_batch(idx.tolist()).asnumpy(), idx
 
 
 def read_video(path: str, size: tuple[int, int]) -> np.ndarray:

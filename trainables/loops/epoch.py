@@ -35,11 +35,12 @@ def run_epoch(model, loader, schedule: Schedule, epoch: int, loss_fn: Callable, 
     loader.dataset.set_epoch(epoch)
     model.train()
     started = time.perf_counter()
-    loss_sum = clips = 0.0
+    loss_sum = clips = motion_fallback = 0.0
     unreadable: set[str] = set()
     lr = 0.0
     for i, batch in enumerate(loader):
         unreadable.update(path for path, _ in batch["unreadable"])
+        motion_fallback += batch.get("motion_fallback", 0)
         lr = schedule.set(epoch, i)
         # Every rank must step together under DDP: a batch that lost all its clips
         # contributes a zero loss instead of skipping the collective.
@@ -53,14 +54,19 @@ def run_epoch(model, loader, schedule: Schedule, epoch: int, loss_fn: Callable, 
         loss_sum += loss.item() * n
         clips += n
     elapsed = time.perf_counter() - started
-    loss_total, clip_total = all_sum([loss_sum, clips], w)
+    loss_total, clip_total, fallback_total = all_sum([loss_sum, clips, motion_fallback], w)
     bad = sorted(set(all_gather_lists(sorted(unreadable), w)))
     check_unreadable(bad, total_clips, max_unreadable, "train")
     if bad and w.is_main:
         w.log.text("\n".join(bad) + "\n", "data/unreadable_train.txt")
-    return {f"{stage}/loss": loss_total / max(clip_total, 1), f"{stage}/lr": lr,
-            f"{stage}/epoch_time_s": elapsed, f"{stage}/clips_per_s": clip_total / elapsed,
-            "data/skipped_videos": len(bad)}
+    metrics = {f"{stage}/loss": loss_total / max(clip_total, 1), f"{stage}/lr": lr,
+               f"{stage}/epoch_time_s": elapsed, f"{stage}/clips_per_s": clip_total / elapsed,
+               "data/skipped_videos": len(bad)}
+    strategy = getattr(loader.dataset, "strategy", None)
+    if strategy is not None and strategy.needs_motion:
+        # clips with a time step that had no codec motion vectors (frame difference used)
+        metrics[f"data/{stage}_motion_fallback_clips"] = fallback_total
+    return metrics
 
 
 def decay_groups(model, weight_decay: float, no_decay_names: tuple[str, ...] = ()) -> list[dict]:

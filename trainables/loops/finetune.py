@@ -12,7 +12,9 @@ import torch.nn.functional as F
 from trainables.data.clips import ClipDataset
 from trainables.loops.epoch import Schedule, adamw, run_epoch, steps_or_fail
 from trainables.loops.worker import Worker, all_gather_lists, all_sum, check_unreadable, make_loader, report, unwrap
+from trainables.mask_picture import log_mask_picture
 from trainables.models.build import build_classifier
+from trainables.models.flops import encoder_gflops
 
 
 def layer_decay_groups(model, weight_decay: float, layer_decay: float) -> list[dict]:
@@ -40,7 +42,8 @@ def evaluate(model, loader, w: Worker, split: str, max_unreadable: float) -> dic
             unreadable += [path for path, _ in batch["unreadable"]]
             if "clip" not in batch:
                 continue
-            logits = model(batch["clip"].to(w.device))
+            mask = batch["mask"].to(w.device) if "mask" in batch else None
+            logits = model(batch["clip"].to(w.device), mask)
             labels = batch["label"].to(w.device)
             loss_sum += F.cross_entropy(logits, labels, reduction="sum").item()
             top = logits.topk(min(5, logits.shape[1]), dim=1).indices
@@ -59,17 +62,24 @@ def evaluate(model, loader, w: Worker, split: str, max_unreadable: float) -> dic
 def finetune(cfg, splits: dict, w: Worker, state: dict | None, encoder: dict | None) -> None:
     """Runs (or resumes) fine-tuning; the encoder starts from `encoder` when given."""
     f, d = cfg.finetune, cfg.data
-    train_set = ClipDataset(splits["train"], d, train=True, seed=cfg.seed)
+    train_set = ClipDataset(splits["train"], d, train=True, seed=cfg.seed, token_grid=cfg.token_grid,
+                            masking=f.masking)
     train_loader = make_loader(train_set, f.batch_size, True, w, cfg.seed, d.loader_workers)
-    eval_loaders = {s: make_loader(ClipDataset(splits[s], d, False, cfg.seed), f.batch_size, False, w,
-                                   cfg.seed, d.loader_workers) for s in ("val", "test")}
+    eval_loaders = {s: make_loader(ClipDataset(splits[s], d, False, cfg.seed, cfg.token_grid, f.masking),
+                                   f.batch_size, False, w, cfg.seed, d.loader_workers) for s in ("val", "test")}
     model = build_classifier(cfg)
     start_epoch = 0
     if state:
         model.load_state_dict(state["model"])
         start_epoch = state["epoch"] + 1
-    elif encoder is not None:
-        model.encoder.load_state_dict(encoder)
+    else:
+        if encoder is not None:
+            model.encoder.load_state_dict(encoder)
+        if w.is_main:
+            w.log.metrics({"model/encoder_gflops_finetune": encoder_gflops(cfg, f.masking),
+                           "model/encoder_gflops_full": encoder_gflops(cfg)}, step=0)
+            if f.masking is not None:
+                log_mask_picture(eval_loaders["val"].dataset, cfg, w.log, "finetune", model)
     model = ray.train.torch.prepare_model(model)
     optimizer = adamw(layer_decay_groups(unwrap(model), f.weight_decay, f.layer_decay), (0.9, 0.999))
     if state:
@@ -78,7 +88,8 @@ def finetune(cfg, splits: dict, w: Worker, state: dict | None, encoder: dict | N
                         f.batch_size * w.world)
 
     def loss_fn(batch):
-        logits = model(batch["clip"].to(w.device, non_blocking=True))
+        mask = batch["mask"].to(w.device, non_blocking=True) if "mask" in batch else None
+        logits = model(batch["clip"].to(w.device, non_blocking=True), mask)
         return F.cross_entropy(logits, batch["label"].to(w.device), label_smoothing=f.label_smoothing)
 
     for epoch in range(start_epoch, f.epochs):

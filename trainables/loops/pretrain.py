@@ -26,9 +26,9 @@ def pretrain(cfg, items, w: Worker, state: dict | None) -> dict:
         model.load_state_dict(state["model"])
         start_epoch = state["epoch"] + 1
     elif w.is_main:
-        log_mask_picture(dataset, cfg, w.log)
-        w.log.metrics({"model/encoder_gflops_pretrain": encoder_gflops(cfg, masked=True),
-                       "model/encoder_gflops_full": encoder_gflops(cfg, masked=False)}, step=0)
+        log_mask_picture(dataset, cfg, w.log, "pretrain")
+        w.log.metrics({"model/encoder_gflops_pretrain": encoder_gflops(cfg, p.masking),
+                       "model/encoder_gflops_full": encoder_gflops(cfg)}, step=0)
     model = ray.train.torch.prepare_model(model)
     optimizer = adamw(decay_groups(model, p.weight_decay, ("mask_token",)), (0.9, 0.95))
     if state:

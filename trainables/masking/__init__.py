@@ -6,6 +6,7 @@ encoder give the same number of visible tokens for every clip at a given ratio, 
 gathers visible tokens without padding.
 """
 from trainables.masking.registry import MaskStrategy, get_strategy, register, strategy_names
-from trainables.masking import random_mask, tube  # noqa: F401  (registers the built-ins)
+from trainables.masking import (  # noqa: F401  (registers the built-ins)
+    cell_running, frame, keyframe, motion_guided, random_mask, tube)
 
 __all__ = ["MaskStrategy", "get_strategy", "register", "strategy_names"]

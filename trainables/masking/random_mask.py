@@ -1,16 +1,16 @@
 """Random masking: int(ratio × N) tokens masked uniformly over the whole (t, h, w) grid."""
 import numpy as np
 
-from trainables.masking.registry import Grid, MaskStrategy, register
+from trainables.masking.registry import MaskStrategy, register
 
 
 @register("random")
 class RandomMasking(MaskStrategy):
-    def num_masked(self, ratio: float, grid: Grid) -> int:
-        return int(ratio * grid[0] * grid[1] * grid[2])
+    def num_masked(self, m, grid):
+        return int(m.ratio * grid[0] * grid[1] * grid[2])
 
-    def sample(self, ratio, grid, rng, train=True):
+    def sample(self, m, grid, rng, train=True, motion=None):
         n = grid[0] * grid[1] * grid[2]
         mask = np.zeros(n, dtype=bool)
-        mask[rng.permutation(n)[: self.num_masked(ratio, grid)]] = True
+        mask[rng.permutation(n)[: self.num_masked(m, grid)]] = True
         return mask

@@ -1,9 +1,11 @@
 """Builds the models of a trial from its config."""
 from __future__ import annotations
 
+from trainables.masking import get_strategy
 from trainables.models.autoencoder import MaskedAutoencoder
 from trainables.models.classifier import VideoClassifier
 from trainables.models.presets import PRESETS, heads_for
+from trainables.models.token_dropout import TokenDropout
 from trainables.models.vit import VideoViT
 
 
@@ -20,5 +22,14 @@ def build_autoencoder(cfg, target_dim: int) -> MaskedAutoencoder:
     return MaskedAutoencoder(build_encoder(cfg), dim, depth, heads_for(dim), target_dim)
 
 
+def token_dropout(cfg) -> TokenDropout | None:
+    """EVAD's keyframe dropout when fine-tuning uses the `keyframe` strategy."""
+    m = cfg.finetune.masking
+    if m is None or not get_strategy(m.strategy).in_encoder:
+        return None
+    return TokenDropout.from_masking(m, PRESETS[cfg.model.preset].depth)
+
+
 def build_classifier(cfg) -> VideoClassifier:
-    return VideoClassifier(build_encoder(cfg), cfg.data.classes, cfg.finetune.head_dropout)
+    return VideoClassifier(build_encoder(cfg), cfg.data.classes, cfg.finetune.head_dropout,
+                           token_dropout(cfg))

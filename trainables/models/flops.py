@@ -7,17 +7,25 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from trainables.masking import get_strategy
 from trainables.models.build import build_encoder
+from trainables.models.token_dropout import TokenDropout
 
 
-def encoder_gflops(cfg, masked: bool) -> float:
-    """Forward GFLOPs of the encoder for one clip: at the pretraining mask ratio, or all tokens."""
+def encoder_gflops(cfg, masking=None) -> float:
+    """Forward GFLOPs of the encoder for one clip under `masking` (a MaskingConfig; None =
+    every token). Only the visible count matters, so any mask with that count is used."""
     encoder = build_encoder(cfg).eval()
-    t, h, w = cfg.token_grid
+    grid = cfg.token_grid
     video = torch.zeros(1, 3, cfg.data.num_frames, cfg.data.input_size, cfg.data.input_size)
-    mask = None
-    if masked:
-        m = cfg.pretrain.masking
-        mask = torch.from_numpy(get_strategy(m.strategy).sample(m.ratio, (t, h, w), np.random.default_rng(0)))[None]
+    mask = dropout = None
+    if masking is not None:
+        strategy = get_strategy(masking.strategy)
+        if strategy.in_encoder:
+            dropout = TokenDropout.from_masking(masking, encoder.depth)
+        else:
+            n = grid[0] * grid[1] * grid[2]
+            mask = np.zeros(n, dtype=bool)
+            mask[np.random.default_rng(0).permutation(n)[: strategy.num_masked(masking, grid)]] = True
+            mask = torch.from_numpy(mask)[None]
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        encoder(video, mask)
+        encoder(video, mask, dropout)
     return counter.get_total_flops() / 1e9

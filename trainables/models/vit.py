@@ -8,6 +8,8 @@ import torch
 from timm.models.vision_transformer import Block
 from torch import nn
 
+from trainables.models.token_dropout import TokenDropout, block_with_dropout, keyframe_first
+
 
 def sincos_table(n_positions: int, dim: int) -> torch.Tensor:
     """(1, n, dim) fixed 1-D sinusoid table over the flattened (t, h, w) token order."""
@@ -53,15 +55,36 @@ class VideoViT(nn.Module):
     def num_tokens(self) -> int:
         return self.pos_embed.shape[1]
 
-    def forward(self, video: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        """video (B, 3, T, H, W); mask (B, N) bool, True = masked → (B, N_visible, dim)."""
+    def forward(self, video: torch.Tensor, mask: torch.Tensor | None = None,
+                dropout: TokenDropout | None = None) -> torch.Tensor:
+        """video (B, 3, T, H, W); mask (B, N) bool, True = masked → (B, N_visible, dim).
+        With `dropout` (EVAD), fewer tokens come out: see `forward_with_positions`."""
+        return self.forward_with_positions(video, mask, dropout)[0]
+
+    def forward_with_positions(self, video, mask=None, dropout: TokenDropout | None = None):
+        """→ (tokens, their positions in the full grid after each block: list of (B, N_l))."""
         tokens = self.patch_embed(video).flatten(2).transpose(1, 2)
         tokens = tokens + self.pos_embed.to(tokens.dtype)
+        b = tokens.shape[0]
+        positions = torch.arange(tokens.shape[1], device=tokens.device).expand(b, -1)
         if mask is not None:
             tokens = gather_visible(tokens, mask)
-        for block in self.blocks:
-            tokens = block(tokens)
-        return self.norm(tokens)
+            positions = positions[~mask].reshape(b, -1)
+        n_key = 0
+        if dropout is not None:
+            if mask is not None:
+                raise ValueError("keyframe token dropout runs on the full token grid, not on a masked input")
+            order, n_key = keyframe_first(self.grid)
+            order = order.to(tokens.device)
+            tokens, positions = tokens[:, order], positions[:, order]
+        kept = []
+        for number, block in enumerate(self.blocks, start=1):
+            if dropout is not None and number in dropout.layers:
+                tokens, positions = block_with_dropout(block, tokens, positions, n_key, dropout)
+            else:
+                tokens = block(tokens)
+            kept.append(positions)
+        return self.norm(tokens), kept
 
 
 def _init_weights(m: nn.Module) -> None:
