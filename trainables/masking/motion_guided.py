@@ -39,10 +39,10 @@ class MotionGuidedMasking(MaskStrategy):
         mask = np.zeros((t, h * w), dtype=bool)
         mask[0, _top(score[0], k)] = True
         rows, cols = np.divmod(np.arange(h * w), w)
+        dx, dy = motion.displacement[:, 0].reshape(t, -1), motion.displacement[:, 1].reshape(t, -1)
+        source = (np.clip(np.rint(rows - dy), 0, h - 1) * w + np.clip(np.rint(cols - dx), 0, w - 1)).astype(int)
         for step in range(1, t):
-            dx, dy = motion.displacement[step].reshape(2, -1)
-            source = (np.clip(np.rint(rows - dy), 0, h - 1) * w + np.clip(np.rint(cols - dx), 0, w - 1))
-            carried = np.flatnonzero(mask[step - 1][source.astype(int)])
+            carried = np.flatnonzero(mask[step - 1][source[step]])
             if len(carried) > k:
                 carried = carried[_top(score[step][carried], k)]
             mask[step, carried] = True
