@@ -2,7 +2,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.maskray-installed
 
-.PHONY: setup run test
+.PHONY: setup run test browser
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt scripts/setup.sh
@@ -12,5 +12,8 @@ $(STAMP): pyproject.toml constraints.txt scripts/setup.sh
 run: setup
 	$(VENV)/bin/maskray run studies/quickstart.yaml
 
-test: setup
+browser:
+	bash scripts/install_browser.sh
+
+test: setup browser
 	$(PY) -m pytest -q

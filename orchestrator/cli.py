@@ -109,13 +109,65 @@ def cmd_mask(args) -> int:
     return 0
 
 
+def _study_name(study: str) -> str:
+    """A study file's name (its MLflow experiment), or the name itself."""
+    from pathlib import Path
+    if study.endswith((".yaml", ".yml")) or Path(study).is_file():
+        from orchestrator.study import load_study
+        spec = load_study(study)
+        return spec.tracking.experiment or spec.name
+    return study
+
+
+def cmd_report(args) -> int:
+    import os
+    from pathlib import Path
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+    from dashboards.report import build
+    from orchestrator.tracking import absolute_uri
+    name = _study_name(args.study)
+    out = Path(args.out or f"reports/{name}")
+    page = build(absolute_uri(args.tracking_uri), name, out, args.study_id, log_to_parent=not args.no_log)
+    print(f"report: {page.resolve()}" + ("" if args.no_log else " (also logged to the study's parent run, folder report/)"))
+    return 0
+
+
+def cmd_status(args) -> int:
+    import time
+
+    from dashboards.status import summary
+    from orchestrator.tracking import absolute_uri
+    name = _study_name(args.study)
+    while True:
+        text = summary(absolute_uri(args.tracking_uri), name, args.study_id)
+        print(text, flush=True)
+        if not args.watch:
+            return 0
+        time.sleep(args.watch)
+        print()
+
+
+def cmd_compare(args) -> int:
+    from dashboards.compare import compare
+    from orchestrator.tracking import absolute_uri
+    study = _study_name(args.study) if args.study else None
+    print(compare(absolute_uri(args.tracking_uri), args.run_a, args.run_b, study))
+    return 0
+
+
 def cmd_ui(args) -> int:
     import os
     from orchestrator.tracking import absolute_uri
+    from pathlib import Path
     uri = absolute_uri(args.tracking_uri)
-    cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
-           "--host", args.host, "--port", str(args.port)]
-    print(f"MLflow UI on http://{args.host}:{args.port} for {uri}", flush=True)
+    artifacts = str(Path(args.artifacts_destination).resolve())
+    # `mlflow server`: the UI, the REST API, and artifact uploads proxied to --artifacts-destination
+    cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri,
+           "--artifacts-destination", artifacts, "--host", args.host, "--port", str(args.port),
+           "--workers", str(args.workers)]
+    print(f"MLflow UI and tracking server on http://{args.host}:{args.port} for {uri} "
+          f"(uploaded artifacts in {artifacts})", flush=True)
     os.execv(sys.executable, cmd)
 
 
@@ -172,10 +224,35 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--png", help="draw the mask (over the clip with --video) to this file")
     m.set_defaults(func=cmd_mask)
 
-    u = sub.add_parser("ui", help="MLflow UI on 127.0.0.1")
+    rp = sub.add_parser("report", help="HTML report of a study: ablation table, plots, masks, papers' numbers")
+    rp.add_argument("study", help="a study file or a study name")
+    rp.add_argument("--tracking-uri", default="sqlite:///mlflow.db")
+    rp.add_argument("--study-id", help="one execution (default: the latest)")
+    rp.add_argument("--out", help="folder for report.html, PNGs and CSVs (default: reports/<study>)")
+    rp.add_argument("--no-log", action="store_true", help="do not log the report to the parent run")
+    rp.set_defaults(func=cmd_report)
+
+    st = sub.add_parser("status", help="trials pending/running/done/failed, stage and epoch, best, ETA")
+    st.add_argument("study", help="a study file or a study name")
+    st.add_argument("--tracking-uri", default="sqlite:///mlflow.db")
+    st.add_argument("--study-id", help="one execution (default: the latest)")
+    st.add_argument("--watch", type=float, metavar="SECONDS", help="refresh every SECONDS until Ctrl-C")
+    st.set_defaults(func=cmd_status)
+
+    cp = sub.add_parser("compare", help="config and metric differences of two trials")
+    cp.add_argument("run_a", help="an MLflow run id, or a trial key (t003) with --study")
+    cp.add_argument("run_b")
+    cp.add_argument("--study", help="a study file or name, for trial keys")
+    cp.add_argument("--tracking-uri", default="sqlite:///mlflow.db")
+    cp.set_defaults(func=cmd_compare)
+
+    u = sub.add_parser("ui", help="MLflow UI and tracking server on 127.0.0.1")
     u.add_argument("--tracking-uri", default="sqlite:///mlflow.db")
     u.add_argument("--host", default="127.0.0.1")
     u.add_argument("--port", type=int, default=5000)
+    u.add_argument("--artifacts-destination", default="./mlartifacts",
+                   help="where artifacts uploaded through the server go")
+    u.add_argument("--workers", type=int, default=1)
     u.set_defaults(func=cmd_ui)
     return p
 

@@ -23,3 +23,43 @@ def maskray(*args: str, cwd: Path | None = None, timeout: int = 600):
     import subprocess
     exe = Path(sys.executable).parent / "maskray"
     return subprocess.run([str(exe), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+def free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def mlflow_ui(tmp_path_factory):
+    """`maskray ui`: a real MLflow server (SQLite store, proxied artifacts) on loopback,
+    shared by the tests that need one."""
+    import os
+    import signal
+    import subprocess
+    import time
+    import urllib.request
+    from types import SimpleNamespace
+    root = tmp_path_factory.mktemp("mlflow-ui")
+    port = free_port()
+    store = f"sqlite:///{root / 'mlflow.db'}"
+    exe = Path(sys.executable).parent / "maskray"
+    proc = subprocess.Popen([str(exe), "ui", "--tracking-uri", store, "--port", str(port)], cwd=root,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 150
+    try:
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/health", timeout=2)
+                break
+            except OSError:
+                assert proc.poll() is None, proc.stdout.read().decode()[-2000:]
+                assert time.time() < deadline, "the MLflow server did not answer within 150 s"
+                time.sleep(1)
+        yield SimpleNamespace(url=url, port=port, store_uri=store, root=root)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)

@@ -1,0 +1,64 @@
+"""The ablation table: each combination of a study's axes, mean ± 95 % confidence interval
+over its seeds for every headline metric, the number of seeds, and the best cell marked."""
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+# (column, label, higher is better)
+METRICS = (
+    ("finetune/test_top1", "test top-1 %", True),
+    ("finetune/top1", "val top-1 %", True),
+    ("model/encoder_gflops_pretrain", "enc. GFLOPs (pretrain)", False),
+    ("model/encoder_gflops_finetune", "enc. GFLOPs (fine-tune)", False),
+    ("pretrain/loss", "pretrain loss", None),
+)
+
+# Student t quantiles t(0.975, df) for df = 1..30; beyond, the normal 1.96.
+_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
+         2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
+         2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
+
+
+def ci95(values: pd.Series) -> tuple[float, float, int]:
+    """(mean, half-width of the 95 % t interval, n); half-width is NaN for a single seed."""
+    v = values.dropna()
+    n = len(v)
+    if n == 0:
+        return math.nan, math.nan, 0
+    if n == 1:
+        return float(v.iloc[0]), math.nan, 1
+    t = _T975[n - 2] if n - 1 <= len(_T975) else 1.96
+    return float(v.mean()), t * float(v.std(ddof=1)) / math.sqrt(n), n
+
+
+def ablation_table(trials: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
+    """One row per axis combination (finished trials only); columns `<metric> mean`,
+    `<metric> ci95`, `seeds`, and `best` (True on the row with the best test top-1)."""
+    done = trials[trials["status"] == "FINISHED"] if "status" in trials else trials
+    metrics = [(c, label, better) for c, label, better in METRICS if c in done]
+    if done.empty or not metrics:
+        return pd.DataFrame()
+    groups = done.groupby(axes, dropna=False, sort=True) if axes else [((), done)]
+    rows = []
+    for keys, group in groups:
+        keys = keys if isinstance(keys, tuple) else (keys,)
+        row = dict(zip(axes, keys))
+        for column, label, _ in metrics:
+            mean, half, n = ci95(group[column])
+            row[f"{label} mean"], row[f"{label} ci95"] = mean, half
+        row["seeds"] = int(group["seed"].nunique())
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    headline = next((label for c, label, better in metrics if better), None)
+    table["best"] = False
+    if headline and table[f"{headline} mean"].notna().any():
+        table.loc[table[f"{headline} mean"].idxmax(), "best"] = True
+    return table
+
+
+def format_cell(mean: float, half: float, digits: int) -> str:
+    if math.isnan(mean):
+        return "–"
+    return f"{mean:.{digits}f}" if math.isnan(half) else f"{mean:.{digits}f} ± {half:.{digits}f}"

@@ -1,0 +1,134 @@
+"""`maskray report`: a study's runs → a self-contained HTML report (plots embedded) plus its
+PNGs and CSV tables, written to a folder and logged to the study's parent run."""
+from __future__ import annotations
+
+import base64
+import html
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from dashboards import ablation, papers, plots
+from dashboards.study_runs import StudyRuns, load
+from orchestrator import tracking
+
+REPORT_FOLDER = "report"
+USED_METHODS = ("pretrain.masking.strategy", "finetune.masking.strategy", "pretrain.target")
+
+
+def build(uri: str, experiment: str, out_dir: Path, study_id: str | None = None,
+          log_to_parent: bool = True) -> Path:
+    """Writes report.html (and its figures and tables) into `out_dir`; → the HTML path."""
+    runs = load(uri, experiment, study_id)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    table = ablation.ablation_table(runs.trials, runs.axes)
+    figures = {
+        "top1_by_axis.png": plots.top1_by_axis(runs.trials, runs.axes) if not runs.trials.empty else None,
+        "top1_vs_gflops.png": plots.top1_vs_gflops(runs.trials, runs.axes) if not runs.trials.empty else None,
+        "training_curves.png": plots.training_curves(runs.trials, runs.histories, runs.axes),
+    }
+    for name, png in figures.items():
+        if png:
+            (out_dir / name).write_bytes(png)
+    runs.trials.to_csv(out_dir / "trials.csv", index=False)
+    table.to_csv(out_dir / "ablation.csv", index=False)
+    gallery = _mask_gallery(uri, runs)
+    page = out_dir / "report.html"
+    page.write_text(_html(experiment, runs, table, figures, gallery))
+    if log_to_parent:
+        client = tracking.client(uri)
+        for path in sorted(out_dir.iterdir()):
+            if path.is_file():
+                client.log_artifact(runs.parent_run_id, str(path), REPORT_FOLDER)
+    return page
+
+
+def _mask_gallery(uri: str, runs: StudyRuns) -> list[tuple[str, bytes]]:
+    """One mask picture per axis combination (its first finished seed)."""
+    client = tracking.client(uri)
+    shown, out = set(), []
+    for _, row in runs.trials.iterrows():
+        combo = tuple(row.get(a) for a in runs.axes)
+        if combo in shown:
+            continue
+        try:
+            pictures = [a.path for a in client.list_artifacts(row["run_id"], "masks") if a.path.endswith(".png")]
+        except Exception:  # an artifact store the reader cannot reach: no gallery, still a report
+            pictures = []
+        with tempfile.TemporaryDirectory() as tmp:
+            for path in pictures:
+                local = client.download_artifacts(row["run_id"], path, tmp)
+                out.append((f"{row['key']} {' '.join(f'{a}={row.get(a)}' for a in runs.axes)} — {Path(path).name}",
+                            Path(local).read_bytes()))
+        if pictures:
+            shown.add(combo)
+    return out
+
+
+def _img(png: bytes, alt: str) -> str:
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+
+
+def _html(name: str, runs: StudyRuns, table: pd.DataFrame, figures: dict, gallery) -> str:
+    trials = runs.trials
+    counts = trials["status"].value_counts().to_dict() if not trials.empty else {}
+    finished = counts.get("FINISHED", 0)
+    parts = [f"<h1>maskray report: {html.escape(name)}</h1>",
+             f"<p>Execution <code>{html.escape(runs.study_id)}</code> (MLflow parent run "
+             f"<code>{runs.parent_run_id}</code>): {len(trials)} trials — "
+             + ", ".join(f"{v} {k.lower()}" for k, v in sorted(counts.items())) + ".</p>"]
+    if finished == 0:
+        parts.append('<p class="empty">No trial has finished yet: there are no results to compare. '
+                     "Run <code>maskray report</code> again when trials finish.</p>")
+    else:
+        parts += ["<h2>Ablation table</h2>",
+                  "<p>Mean ± 95 % confidence interval (Student t) over seeds; ★ marks the best test top-1.</p>",
+                  _table_html(table, runs.axes)]
+    for file, title in (("top1_by_axis.png", "Top-1 by axis"), ("top1_vs_gflops.png", "Accuracy vs compute"),
+                        ("training_curves.png", "Training curves")):
+        if figures.get(file):
+            parts += [f"<h2>{title}</h2>", _img(figures[file], title)]
+    if gallery:
+        parts.append("<h2>Masks</h2><div class=gallery>")
+        parts += [f"<figure>{_img(png, label)}<figcaption>{html.escape(label)}</figcaption></figure>"
+                  for label, png in gallery]
+        parts.append("</div>")
+    values = set()
+    for column in [*runs.axes, *USED_METHODS]:
+        if column in trials:
+            values |= set(trials[column].dropna().astype(str))
+    published = papers.relevant(runs.axes, values)
+    if published:
+        parts.append("<h2>Published numbers (theirs, not ours)</h2>"
+                     "<p>From the seed papers, at their scale (ViT-B, full datasets); compare trends, "
+                     "not absolute values.</p>")
+        for p in published:
+            parts.append(f"<h3>{html.escape(p.title)}</h3><p class=source>{html.escape(p.source)} "
+                         f"[{html.escape(p.status)}]</p>")
+            parts.append(pd.DataFrame(list(p.rows), columns=list(p.columns)).to_html(index=False, border=0,
+                                                                                   classes="published"))
+    style = ("body{font-family:sans-serif;max-width:1400px;margin:2em auto;padding:0 1em}"
+             "table{border-collapse:collapse;margin:1em 0}td,th{padding:4px 10px;border-bottom:1px solid #ddd;"
+             "text-align:right}th{background:#f4f4f4}tr.best td{font-weight:bold;background:#eef8ee}"
+             "img{max-width:100%}.gallery figure{display:inline-block;max-width:640px;margin:.5em}"
+             ".source{color:#666;font-size:90%}")
+    return (f"<!doctype html><html><head><meta charset=utf-8><title>maskray report: {html.escape(name)}"
+            f"</title><style>{style}</style></head><body>{''.join(parts)}</body></html>\n")
+
+
+def _table_html(table: pd.DataFrame, axes: list[str]) -> str:
+    if table.empty:
+        return "<p>No finished trial has metrics yet.</p>"
+    labels = [c[:-len(" mean")] for c in table.columns if c.endswith(" mean")]
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in [*axes, *labels, "seeds", ""])
+    body = []
+    for _, row in table.iterrows():
+        cells = [html.escape(str(row[a])) for a in axes]
+        for label in labels:
+            digits = 1 if "%" in label else 3
+            cells.append(ablation.format_cell(row[f"{label} mean"], row[f"{label} ci95"], digits))
+        cells += [str(row["seeds"]), "★" if row["best"] else ""]
+        body.append(f"<tr class={'best' if row['best'] else 'cell'}>" + "".join(f"<td>{c}</td>" for c in cells)
+                    + "</tr>")
+    return f"<table class=ablation><tr>{head}</tr>{''.join(body)}</table>"

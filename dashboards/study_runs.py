@@ -1,0 +1,78 @@
+"""A study's runs, read back from MLflow into pandas: one row per trial with its axes,
+status and final metrics, plus the per-epoch histories for training curves."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from orchestrator import tracking
+from orchestrator.errors import UserInputError
+
+AXIS_TAG = "maskray.axis."
+CURVES = ("pretrain/loss", "finetune/loss", "finetune/top1")
+
+
+@dataclass
+class StudyRuns:
+    experiment_id: str
+    study_id: str
+    parent_run_id: str
+    trials: pd.DataFrame          # one row per trial; columns: key, run_id, status, axes…, metrics…
+    axes: list[str]               # axis names without the seed, in study order
+    histories: dict[str, pd.DataFrame]   # run_id → long frame (metric, step, value)
+
+
+def load(uri: str, experiment: str, study_id: str | None = None, with_histories: bool = True) -> StudyRuns:
+    """The latest execution of study `experiment` (or the one named `study_id`)."""
+    client = tracking.client(uri)
+    exp = client.get_experiment_by_name(experiment)
+    if exp is None:
+        names = sorted(e.name for e in client.search_experiments() if e.name != "Default")
+        raise UserInputError("study", [f"no MLflow experiment named {experiment!r} in {uri} "
+                                       f"(known: {', '.join(names) or 'none'})"])
+    query = f"tags.`{tracking.ROLE_TAG}` = 'study'"
+    if study_id:
+        query += f" and tags.`{tracking.STUDY_TAG}` = '{study_id}'"
+    parents = client.search_runs([exp.experiment_id], filter_string=query, max_results=1,
+                                 order_by=["attributes.start_time DESC"])
+    if not parents:
+        raise UserInputError("study", [f"no execution {study_id!r} of study {experiment!r} in {uri}"
+                                       if study_id else f"study {experiment!r} has no execution in {uri}"])
+    parent = parents[0]
+    sid = parent.data.tags[tracking.STUDY_TAG]
+    runs = tracking.child_runs(uri, exp.experiment_id, sid)
+    rows, axes = [], []
+    for run in runs:
+        row = {"key": run.data.tags.get("maskray.trial_key", run.info.run_name), "run_id": run.info.run_id,
+               "status": run.info.status, "run_name": run.info.run_name,
+               "wall_s": ((run.info.end_time or run.info.start_time) - run.info.start_time) / 1000}
+        for tag, value in run.data.tags.items():
+            if tag.startswith(AXIS_TAG):
+                axis = tag[len(AXIS_TAG):]
+                row[axis] = _number(value)
+                if axis != "seed" and axis not in axes:
+                    axes.append(axis)
+        row |= run.data.metrics
+        row |= {k: _number(v) for k, v in run.data.params.items() if k not in row}
+        rows.append(row)
+    trials = pd.DataFrame(rows).sort_values("key").reset_index(drop=True) if rows else pd.DataFrame(
+        columns=["key", "run_id", "status"])
+    if "seed" not in trials:
+        trials["seed"] = 0
+    histories = {}
+    if with_histories:
+        for run_id in trials["run_id"]:
+            histories[run_id] = pd.DataFrame(
+                [(name, m.step, m.value) for name in CURVES for m in client.get_metric_history(run_id, name)],
+                columns=["metric", "step", "value"])
+    return StudyRuns(exp.experiment_id, sid, parent.info.run_id, trials, sorted(axes), histories)
+
+
+def _number(text: str):
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
