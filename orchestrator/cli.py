@@ -9,10 +9,10 @@ from orchestrator.errors import UserInputError
 EXIT_BAD_INPUT = 2
 
 
-def _load(path: str):
+def _load(path: str, preset: str | None = None):
     from orchestrator.study import expand_trials, load_study
-    spec = load_study(path)
-    return spec, expand_trials(spec, source=path)
+    spec = load_study(path, preset)
+    return spec, expand_trials(spec, source=path + (f" (preset {preset})" if preset else ""))
 
 
 def _trial_table(trials) -> str:
@@ -30,16 +30,21 @@ def _format_table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def cmd_validate(args) -> int:
-    spec, trials = _load(args.study)
-    print(f"study {spec.name}: {len(trials)} trials, grid over {', '.join(spec.sweep) or '(no axes)'}"
-          f" × seeds {spec.seeds}")
+    from orchestrator.study import study_presets
+    spec, trials = _load(args.study, args.preset)
+    search = "grid" if spec.search.kind == "grid" else f"random {spec.search.num_samples} of the grid"
+    print(f"study {spec.name}: {len(trials)} trials, {search} over {', '.join(spec.sweep) or '(no axes)'}"
+          f" × seeds {spec.seeds}; scheduler {spec.scheduler.kind}")
     print(_trial_table(trials))
+    presets = study_presets(args.study)
+    if presets and not args.preset:
+        print(f"presets: {', '.join(presets)} (--preset NAME)")
     return 0
 
 
 def cmd_run(args) -> int:
     from orchestrator.launch import run_study
-    spec, trials = _load(args.study)
+    spec, trials = _load(args.study, args.preset)
     study_id, parent_id, grid = run_study(spec, trials, args.study, args.address, args.tracking_uri,
                                           args.storage, args.num_cpus, args.verbose)
     axes = list(trials[0].axes)
@@ -50,8 +55,10 @@ def cmd_run(args) -> int:
         if result.error is not None:
             status = "FAILED"
             errors.append((t["key"], _error_summary(result.error)))
-        else:
-            status = "ok" if "finetune/test_top1" in m else "incomplete"
+        elif "finetune/test_top1" in m:
+            status = "ok"
+        else:  # ASHA stops the trials that fall behind; otherwise the run was interrupted
+            status = "stopped" if spec.scheduler.kind == "asha" else "incomplete"
         rows.append([t["key"], *(str(t["axes"][a]) for a in axes),
                      _pct(m.get("finetune/top1")), _pct(m.get("finetune/test_top1")),
                      f"{m.get('time_total_s', 0):.0f}s", status])
@@ -61,7 +68,7 @@ def cmd_run(args) -> int:
         print(f"\n{key} failed:\n{text}")
     print(f"\nMLflow: study run {parent_id} ({study_id}); browse with `maskray ui"
           f"{' --tracking-uri ' + args.tracking_uri if args.tracking_uri else ''}`")
-    return 0 if all(row[-1] == "ok" for row in rows) else 1
+    return 0 if all(row[-1] in ("ok", "stopped") for row in rows) else 1
 
 
 def _error_summary(error: BaseException, max_lines: int = 25) -> str:
@@ -109,14 +116,14 @@ def cmd_mask(args) -> int:
     return 0
 
 
-def _study_name(study: str) -> str:
+def _study_name(study: str, preset: str | None = None) -> str:
     """A study file's name (its MLflow experiment), or the name itself."""
     from pathlib import Path
     if study.endswith((".yaml", ".yml")) or Path(study).is_file():
         from orchestrator.study import load_study
-        spec = load_study(study)
+        spec = load_study(study, preset)
         return spec.tracking.experiment or spec.name
-    return study
+    return f"{study}-{preset}" if preset else study
 
 
 def cmd_report(args) -> int:
@@ -126,7 +133,7 @@ def cmd_report(args) -> int:
 
     from dashboards.report import build
     from orchestrator.tracking import absolute_uri
-    name = _study_name(args.study)
+    name = _study_name(args.study, args.preset)
     out = Path(args.out or f"reports/{name}")
     page = build(absolute_uri(args.tracking_uri), name, out, args.study_id, log_to_parent=not args.no_log)
     print(f"report: {page.resolve()}" + ("" if args.no_log else " (also logged to the study's parent run, folder report/)"))
@@ -138,7 +145,7 @@ def cmd_status(args) -> int:
 
     from dashboards.status import summary
     from orchestrator.tracking import absolute_uri
-    name = _study_name(args.study)
+    name = _study_name(args.study, args.preset)
     while True:
         text = summary(absolute_uri(args.tracking_uri), name, args.study_id)
         print(text, flush=True)
@@ -177,10 +184,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("validate", help="expand and check a study; print its trials")
     v.add_argument("study")
+    v.add_argument("--preset", help="a preset of the study file (e.g. paper)")
     v.set_defaults(func=cmd_validate)
 
     r = sub.add_parser("run", help="run a study: Tune trials of Ray Train pretraining and fine-tuning")
     r.add_argument("study")
+    r.add_argument("--preset", help="a preset of the study file (e.g. paper: ViT-B, 16×224, the papers' epochs)")
     r.add_argument("--address", help="join an existing Ray cluster (default: RAY_ADDRESS, else start a local Ray)")
     r.add_argument("--tracking-uri", help="MLflow tracking URI (overrides tracking.uri)")
     r.add_argument("--storage", help="Ray storage path or URI (overrides storage.path)")
@@ -226,6 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     rp = sub.add_parser("report", help="HTML report of a study: ablation table, plots, masks, papers' numbers")
     rp.add_argument("study", help="a study file or a study name")
+    rp.add_argument("--preset", help="the preset the study ran with")
     rp.add_argument("--tracking-uri", default="sqlite:///mlflow.db")
     rp.add_argument("--study-id", help="one execution (default: the latest)")
     rp.add_argument("--out", help="folder for report.html, PNGs and CSVs (default: reports/<study>)")
@@ -234,6 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     st = sub.add_parser("status", help="trials pending/running/done/failed, stage and epoch, best, ETA")
     st.add_argument("study", help="a study file or a study name")
+    st.add_argument("--preset", help="the preset the study runs with")
     st.add_argument("--tracking-uri", default="sqlite:///mlflow.db")
     st.add_argument("--study-id", help="one execution (default: the latest)")
     st.add_argument("--watch", type=float, metavar="SECONDS", help="refresh every SECONDS until Ctrl-C")

@@ -87,20 +87,40 @@ def run_study(spec: StudySpec, trials: list[Trial], study_file: str, address: st
         tuner = tune.Tuner(
             trainable, param_space=param_space,
             tune_config=tune.TuneConfig(max_concurrent_trials=r.max_concurrent_trials,
+                                        scheduler=_scheduler(spec, trials),
                                         trial_name_creator=_trial_name, trial_dirname_creator=_trial_name),
             run_config=tune.RunConfig(name=study_id, storage_path=storage_path, verbose=0,
                                       callbacks=[ProgressPrinter(len(trials))],
                                       failure_config=tune.FailureConfig(max_failures=0)))
         grid = tuner.fit()
-        finished = all(r.error is None and "finetune/test_top1" in (r.metrics or {}) for r in grid)
-        # Trials Tune stopped (Ctrl-C) never reached their own set_terminated.
+        asha = spec.scheduler.kind == "asha"
+        finished = all(r.error is None and ("finetune/test_top1" in (r.metrics or {}) or asha) for r in grid)
+        # Trials Tune stopped (ASHA, Ctrl-C) never reached their own set_terminated.
+        stopped = {r.config["trial"]["key"] for r in grid
+                   if asha and r.error is None and "finetune/test_top1" not in (r.metrics or {})}
         for run in tracking.child_runs(uri, experiment_id, study_id, status="RUNNING"):
+            if run.data.tags.get("maskray.trial_key") in stopped:
+                client.set_tag(run.info.run_id, "maskray.stopped_by", "asha")
             client.set_terminated(run.info.run_id, "KILLED")
         client.set_terminated(parent_id, "FINISHED" if finished else "FAILED")
         return study_id, parent_id, grid
     finally:
         if started_locally:
             cluster.shutdown()
+
+
+def _scheduler(spec: StudySpec, trials: list[Trial]):
+    """None (FIFO) or ASHA on the study's metric, over both stages' epochs."""
+    s = spec.scheduler
+    if s.kind == "fifo":
+        return None
+    from ray.tune.schedulers import ASHAScheduler
+    # Pretraining results carry no fine-tuning metric; ASHA waits for it, Tune must not fail on it.
+    os.environ["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"
+    max_t = max((t.config.pretrain.epochs if t.config.pretrain.enabled else 0) + t.config.finetune.epochs
+                for t in trials)
+    return ASHAScheduler(time_attr="training_iteration", metric=s.metric, mode=s.mode, max_t=max_t,
+                         grace_period=s.grace_period, reduction_factor=s.reduction_factor)
 
 
 def _trial_name(trial) -> str:

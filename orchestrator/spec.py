@@ -190,7 +190,34 @@ class StorageConfig(Strict):
 
 
 class SearchConfig(Strict):
-    kind: Literal["grid"] = "grid"
+    """grid: every combination of the sweep's values; random: `num_samples` of them drawn
+    without replacement (by `seed`). Either way each drawn point runs once per seed."""
+    kind: Literal["grid", "random"] = "grid"
+    num_samples: int | None = Field(None, ge=1)
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _random_needs_samples(self):
+        if self.kind == "random" and self.num_samples is None:
+            raise ValueError("search.kind 'random' needs search.num_samples")
+        return self
+
+
+SCHEDULER_METRICS = {"finetune/top1": "max", "finetune/top5": "max", "finetune/loss": "min",
+                     "finetune/val_loss": "min", "pretrain/loss": "min"}
+
+
+class SchedulerConfig(Strict):
+    """fifo: every trial runs to the end; asha: Tune's ASHA stops trials whose `metric` is
+    behind at each rung (`training_iteration` counts the epochs of both stages)."""
+    kind: Literal["fifo", "asha"] = "fifo"
+    metric: Literal[tuple(SCHEDULER_METRICS)] = "finetune/top1"
+    grace_period: int = Field(2, ge=1, description="epochs before a trial can be stopped")
+    reduction_factor: float = Field(3.0, gt=1.0)
+
+    @property
+    def mode(self) -> str:
+        return SCHEDULER_METRICS[self.metric]
 
 
 class StudySpec(TrialSections):
@@ -200,6 +227,7 @@ class StudySpec(TrialSections):
     sweep: dict[str, list[Any]] = Field(default_factory=dict)
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
     search: SearchConfig = SearchConfig()
+    scheduler: SchedulerConfig = SchedulerConfig()
     resources: ResourcesConfig = ResourcesConfig()
     tracking: TrackingConfig = TrackingConfig()
     storage: StorageConfig = StorageConfig()

@@ -5,6 +5,7 @@ import copy
 import hashlib
 import itertools
 import json
+import random
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,7 +56,35 @@ def _format_errors(err: ValidationError, prefix: str = "") -> list[str]:
     return out
 
 
-def load_study(path: str | Path) -> StudySpec:
+def _merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def apply_preset(raw: dict, preset: str | None, source: str) -> dict:
+    """The study with preset `preset` (a partial study under `presets:`) merged over it; the
+    study's name gets `-<preset>` so each scale has its own MLflow experiment."""
+    presets = raw.pop("presets", None) or {}
+    if not isinstance(presets, dict) or not all(isinstance(v, dict) for v in presets.values()):
+        raise UserInputError(source, ["presets: expected a mapping of preset name → partial study"])
+    if preset is None:
+        return raw
+    if preset not in presets:
+        raise UserInputError(source, [f"--preset {preset!r}: the study defines "
+                                      f"{', '.join(sorted(presets)) or 'no presets'}"])
+    merged = _merge(raw, presets[preset])
+    merged["name"] = f"{merged.get('name', 'study')}-{preset}"
+    return merged
+
+
+def study_presets(path: str | Path) -> list[str]:
+    raw = yaml.safe_load(Path(path).read_text()) or {}
+    return sorted((raw.get("presets") or {}) if isinstance(raw, dict) else {})
+
+
+def load_study(path: str | Path, preset: str | None = None) -> StudySpec:
     path = Path(path)
     if not path.is_file():
         raise UserInputError(str(path), ["study file does not exist"])
@@ -65,6 +94,7 @@ def load_study(path: str | Path) -> StudySpec:
         raise UserInputError(str(path), [f"not valid YAML: {e}"]) from None
     if not isinstance(raw, dict):
         raise UserInputError(str(path), ["a study file must be a YAML mapping"])
+    raw = apply_preset(raw, preset, str(path))
     try:
         return StudySpec.model_validate(raw)
     except ValidationError as e:
@@ -85,13 +115,25 @@ def _set_path(tree: dict[str, Any], dotted: str, value: Any) -> None:
             node = node[part]
 
 
+def _search_points(spec: StudySpec, source: str) -> list[tuple]:
+    """The sweep's value combinations the search runs: all (grid) or a random subset."""
+    points = list(itertools.product(*spec.sweep.values()))
+    if spec.search.kind == "grid":
+        return points
+    n = spec.search.num_samples
+    if n > len(points):
+        raise UserInputError(source, [f"search.num_samples = {n}: the sweep has only {len(points)} combinations"])
+    rng = random.Random(spec.search.seed)
+    return [points[i] for i in sorted(rng.sample(range(len(points)), n))]
+
+
 def expand_trials(spec: StudySpec, source: str = "study") -> list[Trial]:
     """Every grid point × seed as a validated TrialConfig; all problems reported at once."""
     base = spec.base_trial()
     axis_paths = list(spec.sweep)
     problems: list[str] = []
     trials: list[Trial] = []
-    for values in itertools.product(*(spec.sweep[p] for p in axis_paths)):
+    for values in _search_points(spec, source):
         for seed in spec.seeds:
             axes = dict(zip(axis_paths, values)) | {"seed": seed}
             tree = copy.deepcopy(base) | {"seed": seed}

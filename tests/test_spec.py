@@ -145,3 +145,44 @@ def test_cli_bad_study_exits_2_and_names_fields(tmp_path):
 def test_missing_study_file_exits_2(tmp_path):
     out = maskray("validate", str(tmp_path / "nope.yaml"))
     assert out.returncode == 2 and "does not exist" in out.stderr
+
+
+def test_paper_preset_merges_over_the_laptop_study():
+    from tests.conftest import REPO
+    spec = load_study(REPO / "studies" / "quickstart.yaml", preset="paper")
+    trials = expand_trials(spec)
+    assert spec.name == "quickstart-paper" and len(trials) == 4
+    cfg = trials[0].config
+    assert cfg.model.preset == "base" and cfg.token_grid == (8, 14, 14)
+    assert cfg.pretrain.epochs == 800 and cfg.pretrain.masking.strategy in ("random", "tube")
+    assert spec.resources.gpus_per_worker == 1
+    with pytest.raises(UserInputError, match="--preset 'huge': the study defines paper"):
+        load_study(REPO / "studies" / "quickstart.yaml", preset="huge")
+
+
+def test_random_search_draws_distinct_points_reproducibly(tmp_path):
+    text = """
+        name: s
+        data: {num_frames: 8, input_size: 32}
+        model: {preset: nano, patch_size: 8}
+        sweep:
+          pretrain.masking.ratio: [0.5, 0.75, 0.9]
+          pretrain.masking.strategy: [random, tube]
+        seeds: [0, 1]
+        search: {kind: random, num_samples: 3, seed: 7}
+    """
+    first = expand_trials(load_study(write(tmp_path, text)))
+    again = expand_trials(load_study(write(tmp_path, text)))
+    points = {(t.axes["pretrain.masking.ratio"], t.axes["pretrain.masking.strategy"]) for t in first}
+    assert len(first) == 6 and len(points) == 3
+    assert [t.trial_id for t in first] == [t.trial_id for t in again]
+    with pytest.raises(UserInputError, match="only 6 combinations"):
+        expand_trials(load_study(write(tmp_path, text.replace("num_samples: 3", "num_samples: 9"))))
+
+
+def test_scheduler_metric_is_checked(tmp_path):
+    with pytest.raises(UserInputError, match="scheduler.metric"):
+        load_study(write(tmp_path, """
+            name: s
+            scheduler: {kind: asha, metric: finetune/accuracy}
+        """))
