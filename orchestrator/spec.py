@@ -112,10 +112,38 @@ class OptimConfig(Strict):
     min_lr: float = Field(1e-6, ge=0)
 
 
+class RegressorConfig(Strict):
+    depth: int = Field(2, ge=1, description="cross-attention blocks between encoder and decoders (MAM2)")
+
+
 class PretrainConfig(OptimConfig):
     enabled: bool = True
     masking: MaskingConfig = MaskingConfig()
     target: Annotated[str, AfterValidator(_registered(get_target))] = "normalized_pixel"
+    targets: dict[Annotated[str, AfterValidator(_registered(get_target))], float] | None = Field(
+        None, description="several targets at once, name → loss weight, one decoder each (replaces target)")
+    regressor: RegressorConfig | None = None
+    knn_every: int = Field(1, ge=0, description="pretrain/knn_top1 every N epochs and at the end (0: off)")
+    knn_k: int = Field(20, ge=1)
+    knn_max_train: int = Field(10000, ge=1, description="train clips used as the k-NN memory")
+
+    @field_validator("targets")
+    @classmethod
+    def _weights(cls, v):
+        if v is not None:
+            if not v:
+                raise ValueError("targets is empty; give at least one name: weight")
+            negative = {k: w for k, w in v.items() if w < 0}
+            if negative:
+                raise ValueError(f"loss weights must be ≥ 0 (got {negative})")
+            if all(w == 0 for w in v.values()):
+                raise ValueError(f"loss weights are all zero ({v})")
+        return v
+
+    @property
+    def loss_weights(self) -> dict[str, float]:
+        """target → weight: `targets` when given, else `target` alone."""
+        return dict(self.targets) if self.targets else {self.target: 1.0}
 
 
 class FinetuneConfig(OptimConfig):
@@ -123,6 +151,11 @@ class FinetuneConfig(OptimConfig):
     layer_decay: float = Field(0.75, gt=0, le=1.0)
     label_smoothing: float = Field(0.1, ge=0, lt=1.0)
     head_dropout: float = Field(0.0, ge=0, lt=1.0)
+    head: Literal["linear", "bridging"] = Field("linear", description=(
+        "linear: mean pool → norm → linear (VideoMAE); bridging: MAR's Linear → blocks → pool → norm → linear"))
+    bridge_dim: int = Field(512, ge=8)
+    bridge_depth: int = Field(2, ge=1)
+    bridge_heads: int = Field(4, ge=1)
     masking: MaskingConfig | None = Field(None, description=(
         "masked fine-tuning and evaluation (MAR: cell_running 0.5) or keyframe token dropout (EVAD)"))
 
@@ -166,6 +199,13 @@ class TrialConfig(TrialSections):
                 continue
             problems += [f"{section}.masking ({masking.strategy}): {p}"
                          for p in strategy.problems(masking, self.token_grid, depth)]
+        f = self.finetune
+        if f.head == "bridging" and f.bridge_dim % f.bridge_heads:
+            problems.append(f"finetune.bridge_dim={f.bridge_dim} is not a multiple of finetune.bridge_heads={f.bridge_heads}")
+        if self.pretrain.enabled:
+            for name in self.pretrain.loss_weights:
+                problems += [f"pretrain.targets ({name}): {p}"
+                             for p in get_target(name).problems(m.tubelet_size, m.patch_size)]
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -204,7 +244,7 @@ class SearchConfig(Strict):
 
 
 SCHEDULER_METRICS = {"finetune/top1": "max", "finetune/top5": "max", "finetune/loss": "min",
-                     "finetune/val_loss": "min", "pretrain/loss": "min"}
+                     "finetune/val_loss": "min", "pretrain/loss": "min", "pretrain/knn_top1": "max"}
 
 
 class SchedulerConfig(Strict):

@@ -30,12 +30,12 @@ def test_encoder_receives_only_visible_tokens():
 
 def test_autoencoder_predicts_masked_tokens_only():
     cfg = nano()
-    target = get_target("normalized_pixel")
-    model = build_autoencoder(cfg, target.dim(2, 8))
+    model = build_autoencoder(cfg)
     mask = torch.from_numpy(np.stack([get_strategy("random").sample(MaskingConfig(strategy="random", ratio=0.9), cfg.token_grid, np.random.default_rng(s))
                                       for s in range(2)]))
     pred = model(torch.randn(2, 3, 8, 32, 32), mask)
-    assert pred.shape == (2, int(0.9 * 64), 2 * 8 * 8 * 3)
+    assert set(pred) == {"normalized_pixel"}
+    assert pred["normalized_pixel"].shape == (2, int(0.9 * 64), 2 * 8 * 8 * 3)
 
 
 def test_classifier_logits_and_layer_ids():

@@ -27,11 +27,15 @@ STUDY = """
       batch_size: 4
       base_lr: 1.0e-2
       masking: {{strategy: motion_guided, ratio: 0.75}}
+      targets: {{normalized_pixel: 1.0, rgb_diff: 0.5}}
+      regressor: {{depth: 1}}
     finetune:
       epochs: 2
       batch_size: 4
       base_lr: 2.0e-2
       masking: {{strategy: cell_running, ratio: 0.5, keep_rate: 0.6}}
+      head: bridging
+      bridge_dim: 64
     sweep:
       finetune.masking.strategy: [cell_running, keyframe]
     seeds: [0]
@@ -88,6 +92,8 @@ def test_two_trial_study_end_to_end(synth_root, tmp_path):
         # masked fine-tuning (MAR) and keyframe dropout (EVAD) both cut the encoder's compute
         assert m["model/encoder_gflops_finetune"] < 0.8 * m["model/encoder_gflops_full"]
         assert m["data/pretrain_motion_fallback_clips"] >= 0    # motion-guided masks were built
+        assert 0 <= m["pretrain/knn_top1"] <= 100                # comparable across targets
+        assert m["model/decoder_gflops"] > 0 and m["pretrain/train_gflops_total"] > 0
         steps = [p.step for p in client.get_metric_history(child.info.run_id, "finetune/top1")]
         assert steps == [1, 2]
         artifacts = {a.path for folder in ("config", "masks", "model", "data")

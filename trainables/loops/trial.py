@@ -22,6 +22,6 @@ def trial_loop(loop_config: dict) -> None:
     state = load_state(ray.train.get_checkpoint())
     encoder = None
     if cfg.pretrain.enabled and (state is None or state["stage"] == "pretrain"):
-        encoder = pretrain(cfg, splits["train"], w, state)
+        encoder = pretrain(cfg, splits, w, state)
         state = None
     finetune(cfg, splits, w, state, encoder)

@@ -1,38 +1,91 @@
-"""Masked video autoencoder (VideoMAE): encoder on visible tokens, a light decoder with
-mask tokens and positions that predicts the target of the masked tokens only."""
+"""Masked video autoencoder: the encoder on visible tokens, then one light decoder per
+reconstruction target (VideoMAE's decoder: mask tokens + positions → blocks → head),
+each predicting its target on the masked tokens only. With a regressor (MAM2's
+encoder–regressor–decoder), a few cross-attention blocks first predict the masked tokens'
+latents from the visible ones, so the decoders never feed back into the encoder's tokens."""
 from __future__ import annotations
 
 import torch
 from torch import nn
 
+from trainables.models.presets import heads_for
 from trainables.models.vit import VideoViT, _init_weights, gather_visible, sincos_table, transformer_blocks
 
 
-class MaskedAutoencoder(nn.Module):
-    def __init__(self, encoder: VideoViT, decoder_dim: int, decoder_depth: int,
-                 decoder_heads: int, target_dim: int):
+class Decoder(nn.Module):
+    def __init__(self, encoder_dim: int, n_tokens: int, dim: int, depth: int, heads: int, target_dim: int):
         super().__init__()
-        self.encoder = encoder
-        self.decoder_embed = nn.Linear(encoder.dim, decoder_dim)
-        self.mask_token = nn.Parameter(torch.zeros(1, 1, decoder_dim))
-        self.register_buffer("decoder_pos", sincos_table(encoder.num_tokens, decoder_dim),
-                             persistent=False)
-        self.decoder_blocks = transformer_blocks(decoder_dim, decoder_depth, decoder_heads)
-        self.decoder_norm = nn.LayerNorm(decoder_dim, eps=1e-6)
-        self.head = nn.Linear(decoder_dim, target_dim)
-        for module in (self.decoder_embed, self.decoder_blocks, self.decoder_norm, self.head):
-            module.apply(_init_weights)
+        self.embed = nn.Linear(encoder_dim, dim)
+        self.mask_token = nn.Parameter(torch.zeros(1, 1, dim))
+        self.register_buffer("pos", sincos_table(n_tokens, dim), persistent=False)
+        self.blocks = transformer_blocks(dim, depth, heads)
+        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        self.head = nn.Linear(dim, target_dim)
+        self.apply(_init_weights)
         nn.init.trunc_normal_(self.mask_token, std=0.02)
 
-    def forward(self, video: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """→ predictions for the masked tokens, (B, N_masked, target_dim), in token order."""
-        latent = self.decoder_embed(self.encoder(video, mask))
-        b = latent.shape[0]
-        pos = self.decoder_pos.expand(b, -1, -1).to(latent.dtype)
-        visible = latent + gather_visible(pos, mask)
+    def forward(self, visible: torch.Tensor, mask: torch.Tensor, masked: torch.Tensor | None = None):
+        """visible (B, Nv, enc_dim); `masked` (B, Nm, enc_dim) regressed latents, else mask tokens
+        → (B, Nm, target_dim) in token order."""
+        b = visible.shape[0]
+        pos = self.pos.expand(b, -1, -1).to(visible.dtype)
         masked_pos = pos[mask].reshape(b, -1, pos.shape[-1])
-        tokens = torch.cat([visible, self.mask_token.to(latent.dtype) + masked_pos], dim=1)
-        for block in self.decoder_blocks:
+        queries = self.mask_token.to(visible.dtype) if masked is None else self.embed(masked)
+        tokens = torch.cat([self.embed(visible) + gather_visible(pos, mask), queries + masked_pos], dim=1)
+        for block in self.blocks:
             tokens = block(tokens)
-        n_masked = masked_pos.shape[1]
-        return self.head(self.decoder_norm(tokens[:, -n_masked:]))
+        return self.head(self.norm(tokens[:, -masked_pos.shape[1]:]))
+
+
+class CrossBlock(nn.Module):
+    """Mask queries attend to the visible latents and to each other; visible latents stay fixed."""
+
+    def __init__(self, dim: int, heads: int):
+        super().__init__()
+        self.norm_q = nn.LayerNorm(dim, eps=1e-6)
+        self.norm_kv = nn.LayerNorm(dim, eps=1e-6)
+        self.attn = nn.MultiheadAttention(dim, heads, batch_first=True)
+        self.norm_mlp = nn.LayerNorm(dim, eps=1e-6)
+        self.mlp = nn.Sequential(nn.Linear(dim, 4 * dim), nn.GELU(), nn.Linear(4 * dim, dim))
+
+    def forward(self, queries: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
+        q = self.norm_q(queries)
+        kv = self.norm_kv(torch.cat([visible, queries], dim=1))
+        queries = queries + self.attn(q, kv, kv, need_weights=False)[0]
+        return queries + self.mlp(self.norm_mlp(queries))
+
+
+class Regressor(nn.Module):
+    def __init__(self, dim: int, n_tokens: int, depth: int):
+        super().__init__()
+        self.query = nn.Parameter(torch.zeros(1, 1, dim))
+        self.register_buffer("pos", sincos_table(n_tokens, dim), persistent=False)
+        self.blocks = nn.ModuleList(CrossBlock(dim, heads_for(dim)) for _ in range(depth))
+        self.apply(_init_weights)
+        nn.init.trunc_normal_(self.query, std=0.02)
+
+    def forward(self, visible: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        b = visible.shape[0]
+        pos = self.pos.expand(b, -1, -1).to(visible.dtype)
+        queries = self.query.to(visible.dtype) + pos[mask].reshape(b, -1, pos.shape[-1])
+        visible = visible + gather_visible(pos, mask)
+        for block in self.blocks:
+            queries = block(queries, visible)
+        return queries
+
+
+class MaskedAutoencoder(nn.Module):
+    def __init__(self, encoder: VideoViT, decoder_dim: int, decoder_depth: int, decoder_heads: int,
+                 target_dims: dict[str, int], regressor_depth: int = 0):
+        super().__init__()
+        self.encoder = encoder
+        self.regressor = Regressor(encoder.dim, encoder.num_tokens, regressor_depth) if regressor_depth else None
+        self.decoders = nn.ModuleDict({
+            name: Decoder(encoder.dim, encoder.num_tokens, decoder_dim, decoder_depth, decoder_heads, dim)
+            for name, dim in target_dims.items()})
+
+    def forward(self, video: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        """→ {target: predictions for the masked tokens (B, N_masked, dim)}, in token order."""
+        visible = self.encoder(video, mask)
+        masked = self.regressor(visible, mask) if self.regressor is not None else None
+        return {name: decoder(visible, mask, masked) for name, decoder in self.decoders.items()}

@@ -7,6 +7,7 @@ from trainables.models.classifier import VideoClassifier
 from trainables.models.presets import PRESETS, heads_for
 from trainables.models.token_dropout import TokenDropout
 from trainables.models.vit import VideoViT
+from trainables.targets import get_target
 
 
 def build_encoder(cfg) -> VideoViT:
@@ -15,11 +16,15 @@ def build_encoder(cfg) -> VideoViT:
                     p.dim, p.depth, p.heads, cfg.model.drop_path)
 
 
-def build_autoencoder(cfg, target_dim: int) -> MaskedAutoencoder:
+def build_autoencoder(cfg) -> MaskedAutoencoder:
+    """One decoder per pretraining target (`pretrain.loss_weights`), optionally behind a regressor."""
     p = PRESETS[cfg.model.preset]
     dim = cfg.model.decoder_dim or p.decoder_dim
     depth = cfg.model.decoder_depth or p.decoder_depth
-    return MaskedAutoencoder(build_encoder(cfg), dim, depth, heads_for(dim), target_dim)
+    tubelet, patch = cfg.model.tubelet_size, cfg.model.patch_size
+    dims = {name: get_target(name).dim(tubelet, patch) for name in cfg.pretrain.loss_weights}
+    regressor = cfg.pretrain.regressor.depth if cfg.pretrain.regressor else 0
+    return MaskedAutoencoder(build_encoder(cfg), dim, depth, heads_for(dim), dims, regressor)
 
 
 def token_dropout(cfg) -> TokenDropout | None:
@@ -31,5 +36,6 @@ def token_dropout(cfg) -> TokenDropout | None:
 
 
 def build_classifier(cfg) -> VideoClassifier:
-    return VideoClassifier(build_encoder(cfg), cfg.data.classes, cfg.finetune.head_dropout,
-                           token_dropout(cfg))
+    f = cfg.finetune
+    bridge = (f.bridge_dim, f.bridge_depth, f.bridge_heads) if f.head == "bridging" else None
+    return VideoClassifier(build_encoder(cfg), cfg.data.classes, f.head_dropout, token_dropout(cfg), bridge)

@@ -1,22 +1,31 @@
-"""Fine-tuning head (VideoMAE): mean pool over tokens → LayerNorm → dropout → linear."""
+"""Fine-tuning heads: VideoMAE's (mean pool over tokens → LayerNorm → dropout → linear) and
+MAR's bridging classifier (Linear without bias → transformer blocks on the encoder's
+visible-token outputs, then the same pool → norm → dropout → linear)."""
 from __future__ import annotations
 
 import torch
 from torch import nn
 
 from trainables.models.token_dropout import TokenDropout
-from trainables.models.vit import VideoViT
+from trainables.models.vit import VideoViT, _init_weights, transformer_blocks
 
 
 class VideoClassifier(nn.Module):
     def __init__(self, encoder: VideoViT, num_classes: int, dropout: float = 0.0,
-                 token_dropout: TokenDropout | None = None):
+                 token_dropout: TokenDropout | None = None, bridge: tuple[int, int, int] | None = None):
         super().__init__()
         self.encoder = encoder
         self.token_dropout = token_dropout
-        self.fc_norm = nn.LayerNorm(encoder.dim, eps=1e-6)
+        width = encoder.dim
+        self.bridge = None
+        if bridge is not None:  # MAR's bridging classifier: (width, blocks, heads)
+            width, depth, heads = bridge
+            self.bridge = nn.Sequential(nn.Linear(encoder.dim, width, bias=False),
+                                        *transformer_blocks(width, depth, heads))
+            self.bridge.apply(_init_weights)
+        self.fc_norm = nn.LayerNorm(width, eps=1e-6)
         self.drop = nn.Dropout(dropout)
-        self.head = nn.Linear(encoder.dim, num_classes)
+        self.head = nn.Linear(width, num_classes)
         nn.init.trunc_normal_(self.head.weight, std=0.02)
         nn.init.zeros_(self.head.bias)
 
@@ -24,6 +33,8 @@ class VideoClassifier(nn.Module):
         """Mean over the tokens the encoder kept: all, the visible ones (masked fine-tuning),
         or those that survived keyframe dropout."""
         tokens = self.encoder(video, mask, self.token_dropout)
+        if self.bridge is not None:
+            tokens = self.bridge(tokens)
         return self.head(self.drop(self.fc_norm(tokens.mean(dim=1))))
 
     def layer_id(self, name: str) -> int:

@@ -29,3 +29,22 @@ def encoder_gflops(cfg, masking=None) -> float:
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         encoder(video, mask, dropout)
     return counter.get_total_flops() / 1e9
+
+
+def autoencoder_gflops(cfg, mask) -> dict[str, float]:
+    """Per clip, counted on a real step: the decoders' (and regressor's) forward GFLOPs and
+    the whole pretraining step's (forward + backward) GFLOPs at the trial's mask."""
+    from trainables.models.build import build_autoencoder
+    if mask is None:
+        return {}
+    model = build_autoencoder(cfg)
+    video = torch.zeros(1, 3, cfg.data.num_frames, cfg.data.input_size, cfg.data.input_size)
+    mask = mask[None]
+    with torch.no_grad(), FlopCounterMode(display=False) as encoder_only:
+        model.encoder(video, mask)
+    with torch.no_grad(), FlopCounterMode(display=False) as forward:
+        model(video, mask)
+    with FlopCounterMode(display=False) as step:
+        sum(p.float().pow(2).mean() for p in model(video, mask).values()).backward()
+    return {"model/decoder_gflops": (forward.get_total_flops() - encoder_only.get_total_flops()) / 1e9,
+            "model/pretrain_step_gflops_per_clip": step.get_total_flops() / 1e9}

@@ -9,6 +9,10 @@ class Target:
     def dim(self, tubelet: int, patch: int) -> int:
         raise NotImplementedError
 
+    def problems(self, tubelet: int, patch: int) -> list[str]:
+        """What this target cannot do with the model's tubelet and patch sizes."""
+        return []
+
     def __call__(self, video, tubelet: int, patch: int):
         raise NotImplementedError
 
