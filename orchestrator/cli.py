@@ -275,6 +275,10 @@ def main(argv: list[str] | None = None) -> int:
     except UserInputError as e:
         print(f"error: {e.render()}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except BrokenPipeError:  # `maskray validate x.yaml | head`: the reader left, not an error
+        import os
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":
