@@ -173,6 +173,8 @@ def cmd_ui(args) -> int:
     cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri,
            "--artifacts-destination", artifacts, "--host", args.host, "--port", str(args.port),
            "--workers", str(args.workers)]
+    # MLflow's background job runners (GenAI evaluation jobs, ~8 processes) serve no maskray feature
+    os.environ.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
     print(f"MLflow UI and tracking server on http://{args.host}:{args.port} for {uri} "
           f"(uploaded artifacts in {artifacts})", flush=True)
     os.execv(sys.executable, cmd)

@@ -13,16 +13,20 @@ from trainables.models.vit import VideoViT, _init_weights, gather_visible, sinco
 
 
 class Decoder(nn.Module):
-    def __init__(self, encoder_dim: int, n_tokens: int, dim: int, depth: int, heads: int, target_dim: int):
+    def __init__(self, encoder_dim: int, n_tokens: int, dim: int, depth: int, heads: int, target_dim: int,
+                 mask_token: bool = True):
         super().__init__()
         self.embed = nn.Linear(encoder_dim, dim)
-        self.mask_token = nn.Parameter(torch.zeros(1, 1, dim))
+        # behind a regressor the masked positions arrive as regressed latents: no mask token
+        # (an unused parameter would also stop DDP)
+        self.mask_token = nn.Parameter(torch.zeros(1, 1, dim)) if mask_token else None
         self.register_buffer("pos", sincos_table(n_tokens, dim), persistent=False)
         self.blocks = transformer_blocks(dim, depth, heads)
         self.norm = nn.LayerNorm(dim, eps=1e-6)
         self.head = nn.Linear(dim, target_dim)
         self.apply(_init_weights)
-        nn.init.trunc_normal_(self.mask_token, std=0.02)
+        if self.mask_token is not None:
+            nn.init.trunc_normal_(self.mask_token, std=0.02)
 
     def forward(self, visible: torch.Tensor, mask: torch.Tensor, masked: torch.Tensor | None = None):
         """visible (B, Nv, enc_dim); `masked` (B, Nm, enc_dim) regressed latents, else mask tokens
@@ -81,7 +85,8 @@ class MaskedAutoencoder(nn.Module):
         self.encoder = encoder
         self.regressor = Regressor(encoder.dim, encoder.num_tokens, regressor_depth) if regressor_depth else None
         self.decoders = nn.ModuleDict({
-            name: Decoder(encoder.dim, encoder.num_tokens, decoder_dim, decoder_depth, decoder_heads, dim)
+            name: Decoder(encoder.dim, encoder.num_tokens, decoder_dim, decoder_depth, decoder_heads, dim,
+                          mask_token=self.regressor is None)
             for name, dim in target_dims.items()})
 
     def forward(self, video: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
