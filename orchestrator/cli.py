@@ -180,6 +180,14 @@ def cmd_ui(args) -> int:
     os.execv(sys.executable, cmd)
 
 
+def _study_reader_args(parser: argparse.ArgumentParser) -> None:
+    """The arguments of the commands that read a study back from MLflow."""
+    parser.add_argument("study", help="a study file or a study name")
+    parser.add_argument("--preset", help="the preset the study ran with")
+    parser.add_argument("--tracking-uri", default="sqlite:///mlflow.db")
+    parser.add_argument("--study-id", help="one execution (default: the latest)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="maskray", description="Ablation studies of masked video pretraining on Ray.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -236,19 +244,13 @@ def build_parser() -> argparse.ArgumentParser:
     m.set_defaults(func=cmd_mask)
 
     rp = sub.add_parser("report", help="HTML report of a study: ablation table, plots, masks, papers' numbers")
-    rp.add_argument("study", help="a study file or a study name")
-    rp.add_argument("--preset", help="the preset the study ran with")
-    rp.add_argument("--tracking-uri", default="sqlite:///mlflow.db")
-    rp.add_argument("--study-id", help="one execution (default: the latest)")
+    _study_reader_args(rp)
     rp.add_argument("--out", help="folder for report.html, PNGs and CSVs (default: reports/<study>)")
     rp.add_argument("--no-log", action="store_true", help="do not log the report to the parent run")
     rp.set_defaults(func=cmd_report)
 
     st = sub.add_parser("status", help="trials pending/running/done/failed, stage and epoch, best, ETA")
-    st.add_argument("study", help="a study file or a study name")
-    st.add_argument("--preset", help="the preset the study runs with")
-    st.add_argument("--tracking-uri", default="sqlite:///mlflow.db")
-    st.add_argument("--study-id", help="one execution (default: the latest)")
+    _study_reader_args(st)
     st.add_argument("--watch", type=float, metavar="SECONDS", help="refresh every SECONDS until Ctrl-C")
     st.set_defaults(func=cmd_status)
 

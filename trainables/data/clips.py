@@ -91,12 +91,10 @@ class ClipDataset(Dataset):
                 _MOTION[path] = motion.load(path)
             except Exception:
                 _MOTION[path] = None
-        video_motion = _MOTION[path]
+        video_motion = _MOTION[path] or motion.VideoMotion.none(where["decode_hw"])
         t, g, _ = self.grid
         patch, tubelet = self.cfg.input_size // g, self.cfg.num_frames // t
         luma = clip.mean(dim=0).numpy()  # (T, S, S), normalized units are fine for differences
-        if video_motion is None:
-            video_motion = motion.VideoMotion(np.zeros((1, 2, 1, 1), np.float16), np.zeros(1, bool), where["decode_hw"])
         return motion.token_motion(video_motion, where["frame_idx"], where["decode_hw"], where["crop"],
                                    where["flip"], patch, tubelet, luma)
 

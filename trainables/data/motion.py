@@ -25,6 +25,11 @@ class VideoMotion:
     present: np.ndarray       # bool (F,): the frame carried motion vectors
     source_hw: tuple[int, int]
 
+    @classmethod
+    def none(cls, source_hw: tuple[int, int]) -> "VideoMotion":
+        """A video whose vectors cannot be read: every step falls back to frame differences."""
+        return cls(np.zeros((1, 2, 1, 1), np.float16), np.zeros(1, bool), source_hw)
+
     @property
     def any_vectors(self) -> bool:
         return bool(self.present.any())
