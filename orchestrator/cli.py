@@ -46,7 +46,8 @@ def cmd_run(args) -> int:
     from orchestrator.launch import run_study
     spec, trials = _load(args.study, args.preset)
     study_id, parent_id, grid = run_study(spec, trials, args.study, args.address, args.tracking_uri,
-                                          args.storage, args.num_cpus, args.verbose)
+                                          args.storage, args.num_cpus, args.verbose,
+                                          reuse_pretraining=not args.no_pretrain_cache)
     axes = list(trials[0].axes)
     rows, errors = [], []
     for result in sorted(grid, key=lambda r: r.config["trial"]["key"]):
@@ -93,6 +94,25 @@ def cmd_data_synth(args) -> int:
 def cmd_data_check(args) -> int:
     from trainables.data.check import check_list
     return check_list(args.list, args.num_frames, args.sampling_rate, args.input_size, args.num_classes)
+
+
+def cmd_data_tokenizer(args) -> int:
+    import json
+
+    from orchestrator.launch import build_tokenizers, prepare_data
+    _, trials = _load(args.study, args.preset)
+    folders = build_tokenizers(trials, prepare_data(trials))
+    if not folders:
+        print(f"no trial of {args.study} has a vq_codes target: no tokenizer to build")
+        return 0
+    for folder in sorted(set(folders.values())):
+        info = json.loads((Path(folder) / "tokenizer.json").read_text())
+        m = info["metrics"]
+        users = ", ".join(k for k, v in sorted(folders.items()) if v == folder)
+        print(f"{folder}: codebook {info['config']['codebook_size']}, {m['codes_used']} codes used, "
+              f"reconstruction MSE {m['reconstruction_mse']:.4f} (pixel variance {m['pixel_variance']:.4f}); "
+              f"trials {users}")
+    return 0
 
 
 def cmd_data_motion(args) -> int:
@@ -205,6 +225,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--storage", help="Ray storage path or URI (overrides storage.path)")
     r.add_argument("--num-cpus", type=int, help="CPUs for a local Ray (default: all)")
     r.add_argument("--verbose", action="store_true", help="show Ray's and the workers' own logs")
+    r.add_argument("--no-pretrain-cache", action="store_true",
+                   help="pretrain in every trial, even where an identical pretraining already finished")
     r.set_defaults(func=cmd_run)
 
     d = sub.add_parser("data", help="datasets: generate synthetic-actions, check a list")
@@ -228,6 +250,10 @@ def build_parser() -> argparse.ArgumentParser:
     mo = dsub.add_parser("motion", help="extract and cache codec motion vectors (motion_guided masking)")
     mo.add_argument("dir", help="a dataset root: the videos of its train/val/test lists, else every video under it")
     mo.set_defaults(func=cmd_data_motion)
+    tk = dsub.add_parser("tokenizer", help="train (or find) the VQ tokenizer of a study's vq_codes trials")
+    tk.add_argument("study")
+    tk.add_argument("--preset", help="a preset of the study file")
+    tk.set_defaults(func=cmd_data_tokenizer)
 
     m = sub.add_parser("mask", help="print or draw one mask of a strategy")
     m.add_argument("strategy")

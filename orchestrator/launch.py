@@ -5,11 +5,12 @@ import os
 import time
 from pathlib import Path
 
-from orchestrator import cluster, tracking
+from orchestrator import cluster, pretrain_cache, tracking
 from orchestrator.errors import UserInputError
 from orchestrator.spec import StudySpec
 from orchestrator.study import Trial
 from orchestrator.trial_driver import StudyContext, run_trial
+from trainables.fingerprint import code_fingerprint
 
 
 def prepare_data(trials: list[Trial]) -> dict[str, dict[str, str]]:
@@ -35,6 +36,23 @@ def prepare_data(trials: list[Trial]) -> dict[str, dict[str, str]]:
     return lists
 
 
+def build_tokenizers(trials: list[Trial], lists: dict[str, dict[str, str]]) -> dict[str, str]:
+    """The VQ tokenizer of every trial with a `vq_codes` target, trained on its training
+    split where it is not cached yet. → trial key → tokenizer folder."""
+    from trainables.targets import get_target
+    needing = [t for t in trials if t.config.pretrain.enabled
+               and any(get_target(name).needs_tokenizer for name in t.config.pretrain.loss_weights)]
+    if not needing:
+        return {}
+    from trainables.tokenizer.cache import ensure_tokenizer
+    out = {}
+    for t in needing:
+        c = t.config
+        out[t.key] = str(ensure_tokenizer(lists[c.data.root]["train"], c.data, c.token_grid, c.model.tubelet_size,
+                                          c.model.patch_size, c.pretrain.tokenizer))
+    return out
+
+
 def _extract_motion(trials: list[Trial], lists: dict[str, dict[str, str]]) -> None:
     """Codec motion vectors for the datasets that motion-guided trials read, extracted once
     here rather than by every worker of every trial."""
@@ -51,13 +69,14 @@ def _extract_motion(trials: list[Trial], lists: dict[str, dict[str, str]]) -> No
 
 def run_study(spec: StudySpec, trials: list[Trial], study_file: str, address: str | None = None,
               tracking_uri: str | None = None, storage: str | None = None, num_cpus: int | None = None,
-              verbose: bool = False):
+              verbose: bool = False, reuse_pretraining: bool = True):
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # Tune's own tables off: ProgressPrinter reports
     from ray import tune
 
     from orchestrator.progress import ProgressPrinter
 
     lists = prepare_data(trials)
+    tokenizers = build_tokenizers(trials, lists)
     uri = tracking.absolute_uri(tracking_uri or spec.tracking.uri)
     storage_path = storage or spec.storage.path
     if "://" not in storage_path:
@@ -75,10 +94,16 @@ def run_study(spec: StudySpec, trials: list[Trial], study_file: str, address: st
         client = tracking.client(uri)
         client.log_artifact(parent_id, study_file, "study")
         r = spec.resources
+        claims = pretrain_cache.start_claims(study_id) if reuse_pretraining else None
         context = StudyContext(study_id, uri, experiment_id, parent_id, storage_path, r.workers_per_trial,
-                               r.cpus_per_worker, r.gpus_per_worker, r.max_failures, lists)
+                               r.cpus_per_worker, r.gpus_per_worker, r.max_failures, lists, claims,
+                               local_ray=started_locally)
+        code = code_fingerprint()
         param_space = {"trial": tune.grid_search([
-            {"key": t.key, "trial_id": t.trial_id, "axes": t.axes, "config": t.config.model_dump(mode="json")}
+            {"key": t.key, "trial_id": t.trial_id, "axes": t.axes, "config": t.config.model_dump(mode="json"),
+             "pretrain_key": pretrain_cache.pretrain_key(t.config.model_dump(mode="json"), r.workers_per_trial,
+                                                         lists[t.config.data.root], code),
+             "tokenizer_dir": tokenizers.get(t.key)}
             for t in trials])}
         trainable = tune.with_resources(tune.with_parameters(run_trial, study=context),
                                         {"cpu": cluster.TRIAL_DRIVER_CPU})

@@ -62,7 +62,7 @@ def _mask_of_video(masking, grid, seed: int, train: bool, video: str):
     data = DataConfig(source="lists", num_classes=2, num_frames=t * TUBELET, sampling_rate=2,
                       input_size=h * PATCH, loader_workers=0)
     dataset = ClipDataset([(video, 0)], data, train, seed, grid, masking)
-    sample = dataset[0]
+    sample = dataset.samples(0)[0]
     if "clip" not in sample:
         raise UserInputError("--video", [f"{video} cannot be decoded: {sample['error']}"])
     frames = (sample["clip"] * IMAGENET_STD + IMAGENET_MEAN).clamp(0, 1).permute(1, 2, 3, 0).numpy()

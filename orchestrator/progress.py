@@ -31,10 +31,14 @@ class ProgressPrinter(Callback):
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
         stage = result.get("stage", "?")
+        if stage == "failed":      # the trial's error follows in on_trial_error
+            return
         cfg = trial.config["trial"]["config"][stage] if stage in ("pretrain", "finetune") else {}
         epoch = f"epoch {result.get('epoch', '?')}/{cfg.get('epochs', '?')}"
         if stage == "pretrain":
             detail = f"loss {result.get('pretrain/loss', float('nan')):.4f}"
+            if result.get("reused_from"):
+                detail += f" (reused from {result['reused_from']})"
         else:
             detail = (f"loss {result.get('finetune/loss', float('nan')):.3f} "
                       f"val top-1 {result.get('finetune/top1', float('nan')):.1f}%")

@@ -56,6 +56,9 @@ class DataConfig(Strict):
     cache_decoded_videos: bool = Field(False, description=(
         "keep each decoded video in the loader's memory (small datasets, loader_workers: 0); "
         "frame sampling, crops and masks stay random per epoch"))
+    repeated_aug: int = Field(1, ge=1, le=16, description=(
+        "training clips cropped (and masked) this many times per decode, as VideoMAE's num_sample; "
+        "a batch then holds batch_size × repeated_aug clips"))
     max_unreadable_fraction: float = Field(0.05, ge=0.0, le=1.0)
     synth: SynthConfig = SynthConfig()
 
@@ -80,6 +83,9 @@ class ModelConfig(Strict):
     decoder_depth: int | None = Field(None, ge=1)
     decoder_dim: int | None = Field(None, ge=8)
     drop_path: float = Field(0.0, ge=0.0, lt=1.0)
+    precision: Literal["auto", "fp32", "bf16"] = Field("auto", description=(
+        "auto: bf16 autocast on GPUs, fp32 on CPUs (where bf16 is usually slower)"))
+    compile: bool = Field(False, description="torch.compile the model (long warm-up; pays off on GPUs)")
 
 
 class MaskingConfig(Strict):
@@ -116,6 +122,19 @@ class RegressorConfig(Strict):
     depth: int = Field(2, ge=1, description="cross-attention blocks between encoder and decoders (MAM2)")
 
 
+class TokenizerConfig(Strict):
+    """The VQ tokenizer behind the `vq_codes` target, trained on the training split
+    (`maskray data tokenizer`, or by `maskray run` before launch)."""
+    codebook_size: int = Field(512, ge=2)
+    code_dim: int = Field(32, ge=2)
+    hidden: int = Field(256, ge=8)
+    epochs: int = Field(8, ge=1)
+    batch_size: int = Field(16, ge=1)
+    lr: float = Field(2e-3, gt=0)
+    commitment: float = Field(0.25, ge=0)
+    seed: int = 0
+
+
 class PretrainConfig(OptimConfig):
     enabled: bool = True
     masking: MaskingConfig = MaskingConfig()
@@ -123,6 +142,7 @@ class PretrainConfig(OptimConfig):
     targets: dict[Annotated[str, AfterValidator(_registered(get_target))], float] | None = Field(
         None, description="several targets at once, name → loss weight, one decoder each (replaces target)")
     regressor: RegressorConfig | None = None
+    tokenizer: TokenizerConfig = TokenizerConfig()
     knn_every: int = Field(1, ge=0, description="pretrain/knn_top1 every N epochs and at the end (0: off)")
     knn_k: int = Field(20, ge=1)
     knn_max_train: int = Field(10000, ge=1, description="train clips used as the k-NN memory")

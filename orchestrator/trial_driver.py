@@ -4,7 +4,9 @@ then fine-tuning from the pretrained encoder) and keeps the trial's MLflow run i
 Runs inside a Ray actor; uses ray.tune APIs here and leaves ray.train APIs to the workers."""
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -20,34 +22,50 @@ class StudyContext:
     gpus_per_worker: float
     max_failures: int
     lists: dict                     # data root → {"train": path, "val": path, "test": path}
+    pretrain_claims: Any = None     # the study's PretrainClaims actor; None: no pretraining reuse
+    local_ray: bool = False         # a Ray started for this study (it ends with the driver)
 
 
 def run_trial(param: dict, study: StudyContext) -> None:
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
-    from ray.train.torch import TorchTrainer
     from ray.tune.integration.ray_train import TuneReportCallback
 
-    from orchestrator import tracking
+    from orchestrator import pretrain_cache, tracking
+    from orchestrator.lean_trainer import LeanTorchTrainer
     from orchestrator.study import axes_label
     from trainables.loops.entry import run_trial_worker
 
     trial = param["trial"]
     axes = trial["axes"]
     run_name = f"{trial['key']} {axes_label(axes)}"
+    key = trial.get("pretrain_key")
     run_id, created = tracking.child_run(
         study.tracking_uri, study.experiment_id, study.parent_run_id, study.study_id, trial["trial_id"],
         run_name, tracking.flatten(trial["config"]),
-        tags={"maskray.trial_key": trial["key"], **{f"maskray.axis.{k}": str(v) for k, v in axes.items()}})
+        tags={"maskray.trial_key": trial["key"], **{f"maskray.axis.{k}": str(v) for k, v in axes.items()},
+              **({pretrain_cache.KEY_TAG: key} if key else {})})
     client = tracking.client(study.tracking_uri)
     if created:
         client.log_dict(run_id, trial["config"], "config/trial_config.json")
+    reuse = {}
+    if key and study.pretrain_claims is not None:
+        source = pretrain_cache.acquire(study.pretrain_claims, study.tracking_uri, study.experiment_id, key,
+                                        trial["trial_id"])
+        if source is not None and source.info.run_id != run_id:
+            client.set_tag(run_id, pretrain_cache.REUSED_TAG, source.info.run_id)
+            reuse = {"pretrained_run": source.info.run_id,
+                     "pretrained_by": source.data.tags.get("maskray.trial_key", source.info.run_id)}
+        else:
+            reuse = {"pretrain_key": key}
 
     lists = study.lists[trial["config"]["data"]["root"]]
     use_gpu = study.gpus_per_worker > 0
-    trainer = TorchTrainer(
-        run_trial_worker,
+    trainer = LeanTorchTrainer(
+        run_trial_worker, local_ray=study.local_ray,
         train_loop_config={"trial": trial["config"], "run_id": run_id, "tracking_uri": study.tracking_uri,
-                           "cpus_per_worker": study.cpus_per_worker,
+                           "cpus_per_worker": study.cpus_per_worker, **reuse,
+                           "submitted_at": time.time(),  # → timing/worker_group_start_s
+                           **({"tokenizer_dir": trial["tokenizer_dir"]} if trial.get("tokenizer_dir") else {}),
                            **{f"{split}_list": path for split, path in lists.items()}},
         scaling_config=ScalingConfig(
             num_workers=study.workers_per_trial, use_gpu=use_gpu,
@@ -58,8 +76,14 @@ def run_trial(param: dict, study: StudyContext) -> None:
             checkpoint_config=CheckpointConfig(num_to_keep=2),
             failure_config=FailureConfig(max_failures=study.max_failures)))
     try:
-        trainer.fit()
+        result = trainer.fit()
+        data_error = (result.metrics or {}).get("data_error")
+        if data_error:
+            raise RuntimeError(f"trial {trial['key']}: {data_error}")
     except BaseException:
         client.set_terminated(run_id, "FAILED")
         raise
+    finally:
+        if key:
+            pretrain_cache.release(study.pretrain_claims, key, trial["trial_id"])
     client.set_terminated(run_id, "FINISHED")

@@ -81,3 +81,24 @@ def test_data_check_reports_unreadable_and_short(synth_root, tmp_path):
     listing.write_text("".join(f"{p} {label}\n" for p, label in good))
     assert maskray("data", "check", str(listing), "--num-frames", "8", "--sampling-rate", "2",
                    "--input-size", "32").returncode == 0
+
+
+def test_repeated_augmentation_crops_one_decode_several_times(synth_root):
+    """data.repeated_aug (VideoMAE's num_sample): each decoded training clip gives that many
+    samples — same frames, other crops and masks — and a batch holds all of them."""
+    from torch.utils.data import DataLoader
+
+    from orchestrator.spec import DataConfig, MaskingConfig
+    from trainables.data.clips import ClipDataset, collate_clips
+    cfg = DataConfig(root=str(synth_root), num_frames=8, sampling_rate=2, input_size=24, short_side_scale=1.6,
+                     loader_workers=0, repeated_aug=3)
+    items = read_list(synth_root / "train.csv")
+    train = ClipDataset(items, cfg, True, 0, (4, 3, 3), MaskingConfig(strategy="random", ratio=0.5))
+    views = train.load(0, np.random.default_rng(0), 3)
+    assert len(views) == 3 and len({tuple(w["frame_idx"]) for _, w in views}) == 1
+    assert len({w["crop"] for _, w in views}) > 1
+    batch = next(iter(DataLoader(train, batch_size=2, collate_fn=collate_clips)))
+    assert batch["clip"].shape == (6, 3, 8, 24, 24) and batch["label"].tolist()[:3] == [items[0][1]] * 3
+    assert len({tuple(m.tolist()) for m in batch["mask"][:3]}) == 3
+    evaluation = ClipDataset(items, cfg, False, 0, (4, 3, 3), MaskingConfig(strategy="random", ratio=0.5))
+    assert isinstance(evaluation[0], dict)       # evaluation clips are never repeated

@@ -95,21 +95,27 @@ def test_report_renders_and_is_attached_to_the_parent_run(mlflow_ui, tmp_path):
             "training_curves.png"} <= files
 
 
-def test_report_of_a_study_without_results_says_so(tmp_path):
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    log_study(uri, tmp_path, finished=False)
-    out = maskray("report", "report-study", "--tracking-uri", uri, "--out", str(tmp_path / "r"), "--no-log")
+@pytest.fixture(scope="module")
+def unfinished_store(tmp_path_factory) -> str:
+    """A SQLite store holding a study whose trials have not reported yet."""
+    tmp = tmp_path_factory.mktemp("unfinished")
+    uri = f"sqlite:///{tmp / 'mlflow.db'}"
+    log_study(uri, tmp, finished=False)
+    return uri
+
+
+def test_report_of_a_study_without_results_says_so(unfinished_store, tmp_path):
+    out = maskray("report", "report-study", "--tracking-uri", unfinished_store, "--out", str(tmp_path / "r"),
+                  "--no-log")
     assert out.returncode == 0, out.stderr
     assert "No trial has finished yet" in (tmp_path / "r" / "report.html").read_text()
 
 
-def test_unknown_study_is_a_clear_error(tmp_path):
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    log_study(uri, tmp_path, finished=False)
-    out = maskray("report", "no-such-study", "--tracking-uri", uri, "--no-log")
+def test_unknown_study_is_a_clear_error(unfinished_store):
+    out = maskray("report", "no-such-study", "--tracking-uri", unfinished_store, "--no-log")
     assert out.returncode == 2 and "no MLflow experiment named 'no-such-study'" in out.stderr
     assert "report-study" in out.stderr
-    out = maskray("report", "report-study", "--tracking-uri", uri, "--study-id", "nope", "--no-log")
+    out = maskray("report", "report-study", "--tracking-uri", unfinished_store, "--study-id", "nope", "--no-log")
     assert out.returncode == 2 and "no execution 'nope'" in out.stderr
 
 

@@ -201,3 +201,15 @@ def test_asha_spans_both_stages_epochs(tmp_path):
     asha = _scheduler(spec, expand_trials(spec))
     assert type(asha).__name__ == "AsyncHyperBandScheduler"
     assert (asha._max_t, asha._metric, asha._mode) == (8, "pretrain/knn_top1", "max")
+
+
+def test_reading_a_study_does_not_import_torch():
+    """`maskray validate` answers without torch, Ray or MLflow (seconds, not tens of seconds)."""
+    import subprocess
+    import sys
+    code = ("import sys; from orchestrator.study import expand_trials, load_study; "
+            "expand_trials(load_study('studies/quickstart.yaml')); "
+            "print(sorted(m for m in ('torch', 'ray', 'mlflow', 'timm') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

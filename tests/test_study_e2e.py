@@ -27,8 +27,9 @@ STUDY = """
       batch_size: 4
       base_lr: 1.0e-2
       masking: {{strategy: motion_guided, ratio: 0.75}}
-      targets: {{normalized_pixel: 1.0, rgb_diff: 0.5}}
+      targets: {{rgb_diff: 1.0, vq_codes: 0.5}}     # MAM2's two decoders behind a regressor
       regressor: {{depth: 1}}
+      tokenizer: {{codebook_size: 32, epochs: 2}}
     finetune:
       epochs: 2
       batch_size: 4
@@ -101,16 +102,31 @@ def test_two_trial_study_end_to_end(synth_root, tmp_path):
         assert {"config/trial_config.json", "masks/pretrain_mask.png", "masks/finetune_mask.png",
                 "model/finetuned.safetensors",
                 "data/unreadable_train.txt"} <= artifacts
+        tokenizer = {a.path for a in client.list_artifacts(child.info.run_id, "tokenizer")}
+        assert tokenizer == {"tokenizer/tokenizer.json", "tokenizer/tokenizer.safetensors"}
         listed = Path(client.download_artifacts(child.info.run_id, "data/unreadable_train.txt", str(tmp_path)))
         assert "broken_clip.mp4" in listed.read_text()
+
+    # Both trials share one pretraining config: the second fine-tunes the first one's encoder,
+    # and its run carries the same pretraining metrics (the first pretraining is the source).
+    source = [c for c in children if c.data.tags.get("maskray.pretrain_done") == "1"]
+    reused = [c for c in children if "maskray.pretrain_reused_from" in c.data.tags]
+    assert len(source) == 1 and len(reused) == 1, [c.data.tags for c in children]
+    assert reused[0].data.tags["maskray.pretrain_reused_from"] == source[0].info.run_id
+    assert "reused from t00" in out.stdout
+    for key in ("pretrain/loss", "pretrain/knn_top1", "model/decoder_gflops"):
+        assert reused[0].data.metrics[key] == source[0].data.metrics[key]
+    assert {a.path for a in client.list_artifacts(source[0].info.run_id, "pretrain")} == {
+        "pretrain/encoder.safetensors", "pretrain/record.json"}
 
 
 def test_unreadable_validation_clip_fails_the_trial_by_name(synth_root, tmp_path):
     root = make_dataset(synth_root, tmp_path, broken_in="val")
     study = tmp_path / "e2e.yaml"
-    text = (textwrap.dedent(STUDY.format(root=root, max_bad=0.0)).replace("[cell_running, keyframe]", "[cell_running]")
-            .replace("pretrain: {epochs: 1,", "pretrain: {enabled: false, epochs: 1,"))
-    study.write_text(text)
+    text = textwrap.dedent(STUDY.format(root=root, max_bad=0.0))
+    short = text.replace("[cell_running, keyframe]", "[cell_running]").replace("pretrain:\n", "pretrain:\n  enabled: false\n")
+    assert short.count("enabled: false") == 1 and "keyframe]" not in short
+    study.write_text(short)
     out = maskray("run", str(study), "--num-cpus", "2", cwd=tmp_path, timeout=900)
     assert out.returncode == 1
     assert "FAILED" in out.stdout and "broken_clip.mp4" in out.stdout + out.stderr

@@ -71,7 +71,7 @@ def mask_rows(sample: dict, masking, grid, model=None) -> list[tuple[str, np.nda
 def log_mask_picture(dataset, cfg, log, stage: str, model=None) -> None:
     """Draws the first readable clip of `dataset` with the stage's mask and logs it."""
     for index in range(min(len(dataset), 8)):
-        sample = dataset[index]
+        sample = dataset.samples(index)[0]
         if "clip" in sample:
             break
     else:

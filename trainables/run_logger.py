@@ -16,7 +16,7 @@ class RunLogger:
             self._client = MlflowClient(tracking_uri)
 
     def metrics(self, values: dict[str, float], step: int) -> None:
-        if not self._client:
+        if not self._client or not values:
             return
         from mlflow.entities import Metric
         now = int(time.time() * 1000)
@@ -26,6 +26,14 @@ class RunLogger:
     def artifact(self, path: str | Path, folder: str | None = None) -> None:
         if self._client:
             self._client.log_artifact(self.run_id, str(path), folder)
+
+    def artifacts(self, folder_path: str | Path, folder: str | None = None) -> None:
+        if self._client:
+            self._client.log_artifacts(self.run_id, str(folder_path), folder)
+
+    def tag(self, key: str, value: str) -> None:
+        if self._client:
+            self._client.set_tag(self.run_id, key, value)
 
     def text(self, text: str, name: str) -> None:
         if self._client:

@@ -47,9 +47,10 @@ class ClipDataset(Dataset):
         # data are sharded over workers, and a resumed epoch replays exactly.
         return np.random.default_rng([self.seed, self.epoch, index, int(self.train)])
 
-    def load(self, index: int, rng: np.random.Generator) -> tuple[torch.Tensor, dict]:
-        """float (3, T, S, S), normalized, and where it came from (frame indices, decode
-        size, crop, flip); raises when the file cannot be decoded."""
+    def load(self, index: int, rng: np.random.Generator, repeats: int = 1) -> list[tuple[torch.Tensor, dict]]:
+        """`repeats` crops of one decoded clip (VideoMAE's repeated augmentation), each float
+        (3, T, S, S), normalized, with where it came from (frame indices, decode size, crop,
+        flip); raises when the file cannot be decoded."""
         path, _ = self.items[index]
         cfg = self.cfg
         short = round(cfg.input_size * cfg.short_side_scale)
@@ -66,11 +67,14 @@ class ClipDataset(Dataset):
         else:
             frames, idx = read_clip(path, cfg.num_frames, cfg.sampling_rate, short, self.train, rng,
                                     cfg.segment_sampling, size)
-        clip = torch.from_numpy(frames).permute(3, 0, 1, 2).float().div_(255)  # C T H W
-        clip, (top, left, flip) = self._crop(clip, rng)
-        where = {"frame_idx": idx, "decode_hw": (size[1], size[0]), "crop": (top, left, cfg.input_size),
-                 "flip": flip}
-        return (clip - IMAGENET_MEAN) / IMAGENET_STD, where
+        full = torch.from_numpy(frames).permute(3, 0, 1, 2).float().div_(255)  # C T H W
+        out = []
+        for _ in range(repeats):
+            clip, (top, left, flip) = self._crop(full, rng)
+            where = {"frame_idx": idx, "decode_hw": (size[1], size[0]), "crop": (top, left, cfg.input_size),
+                     "flip": flip}
+            out.append(((clip - IMAGENET_MEAN) / IMAGENET_STD, where))
+        return out
 
     def _crop(self, clip: torch.Tensor, rng: np.random.Generator):
         s = self.cfg.input_size
@@ -99,23 +103,34 @@ class ClipDataset(Dataset):
                                    where["flip"], patch, tubelet, luma)
 
     def __getitem__(self, index: int):
+        """A sample dict, or with data.repeated_aug > 1 in training a list of that many
+        samples of the same decoded frames (other crops and masks)."""
+        samples = self.samples(index)
+        return samples if len(samples) > 1 else samples[0]
+
+    def samples(self, index: int) -> list[dict]:
         rng = self._rng(index)
         path, label = self.items[index]
+        repeats = self.cfg.repeated_aug if self.train else 1
         try:
-            clip, where = self.load(index, rng)
+            loaded = self.load(index, rng, repeats)
         except Exception as e:  # decord raises its own DECORDError and RuntimeErrors
-            return {"unreadable": path, "error": f"{type(e).__name__}: {e}"}
-        sample = {"clip": clip, "label": label, "index": index}
-        if self.strategy is not None and not self.strategy.in_encoder:
-            token_motion = self.clip_motion(path, clip, where) if self.strategy.needs_motion else None
-            mask = self.strategy.sample(self.masking, self.grid, rng, train=self.train, motion=token_motion)
-            sample["mask"] = torch.from_numpy(mask)
-            if token_motion is not None:
-                sample["motion_fallback"] = not token_motion.from_vectors.all()
-        return sample
+            return [{"unreadable": path, "error": f"{type(e).__name__}: {e}"}]
+        samples = []
+        for clip, where in loaded:
+            sample = {"clip": clip, "label": label, "index": index}
+            if self.strategy is not None and not self.strategy.in_encoder:
+                token_motion = self.clip_motion(path, clip, where) if self.strategy.needs_motion else None
+                mask = self.strategy.sample(self.masking, self.grid, rng, train=self.train, motion=token_motion)
+                sample["mask"] = torch.from_numpy(mask)
+                if token_motion is not None:
+                    sample["motion_fallback"] = not token_motion.from_vectors.all()
+            samples.append(sample)
+        return samples
 
 
-def collate_clips(samples: list[dict]) -> dict:
+def collate_clips(samples: list) -> dict:
+    samples = [s for item in samples for s in (item if isinstance(item, list) else [item])]
     good = [s for s in samples if "clip" in s]
     batch = {"unreadable": [(s["unreadable"], s["error"]) for s in samples if "unreadable" in s]}
     if good:

@@ -7,7 +7,7 @@ from typing import Callable
 
 import torch
 
-from trainables.loops.worker import Worker, all_gather_lists, all_sum, check_unreadable, lr_at
+from trainables.loops.worker import TrialDataError, Worker, all_gather_lists, all_sum, check_unreadable, lr_at
 
 
 class Schedule:
@@ -78,10 +78,11 @@ def decay_groups(model, weight_decay: float, no_decay_names: tuple[str, ...] = (
 
 def steps_or_fail(loader, n_items: int, batch: int, w: Worker, stage: str) -> int:
     if len(loader) == 0:
-        raise RuntimeError(f"{stage}: {n_items} training clips over {w.world} workers give no full "
+        raise TrialDataError(f"{stage}: {n_items} training clips over {w.world} workers give no full "
                            f"batch of {batch}; lower {stage}.batch_size")
     return len(loader)
 
 
-def adamw(groups, betas) -> torch.optim.AdamW:
-    return torch.optim.AdamW(groups, lr=0.0, betas=betas)
+def adamw(groups, betas, device: torch.device) -> torch.optim.AdamW:
+    """AdamW; the fused kernel on GPUs (one launch for all parameters)."""
+    return torch.optim.AdamW(groups, lr=0.0, betas=betas, fused=device.type == "cuda")

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 
-import ray.train.torch
 import torch
 import torch.nn.functional as F
 
 from trainables.data.clips import ClipDataset
 from trainables.loops.epoch import Schedule, adamw, run_epoch, steps_or_fail
-from trainables.loops.worker import Worker, all_gather_lists, all_sum, check_unreadable, make_loader, report, unwrap
+from trainables.loops.worker import Worker, all_gather_lists, all_sum, check_unreadable, make_loader, prepare, report, unwrap
 from trainables.mask_picture import log_mask_picture
 from trainables.models.build import build_classifier
 from trainables.models.flops import encoder_gflops
@@ -43,7 +43,8 @@ def evaluate(model, loader, w: Worker, split: str, max_unreadable: float) -> dic
             if "clip" not in batch:
                 continue
             mask = batch["mask"].to(w.device) if "mask" in batch else None
-            logits = model(batch["clip"].to(w.device), mask)
+            with w.autocast():
+                logits = model(batch["clip"].to(w.device, non_blocking=True), mask).float()
             labels = batch["label"].to(w.device)
             loss_sum += F.cross_entropy(logits, labels, reduction="sum").item()
             top = logits.topk(min(5, logits.shape[1]), dim=1).indices
@@ -61,6 +62,7 @@ def evaluate(model, loader, w: Worker, split: str, max_unreadable: float) -> dic
 
 def finetune(cfg, splits: dict, w: Worker, state: dict | None, encoder: dict | None) -> None:
     """Runs (or resumes) fine-tuning; the encoder starts from `encoder` when given."""
+    started = time.perf_counter()
     f, d = cfg.finetune, cfg.data
     train_set = ClipDataset(splits["train"], d, train=True, seed=cfg.seed, token_grid=cfg.token_grid,
                             masking=f.masking)
@@ -80,8 +82,8 @@ def finetune(cfg, splits: dict, w: Worker, state: dict | None, encoder: dict | N
                            "model/encoder_gflops_full": encoder_gflops(cfg)}, step=0)
             if f.masking is not None:
                 log_mask_picture(eval_loaders["val"].dataset, cfg, w.log, "finetune", model)
-    model = ray.train.torch.prepare_model(model)
-    optimizer = adamw(layer_decay_groups(unwrap(model), f.weight_decay, f.layer_decay), (0.9, 0.999))
+    model = prepare(model, cfg.model.compile)
+    optimizer = adamw(layer_decay_groups(unwrap(model), f.weight_decay, f.layer_decay), (0.9, 0.999), w.device)
     if state:
         optimizer.load_state_dict(state["optimizer"])
     schedule = Schedule(optimizer, f, steps_or_fail(train_loader, len(splits["train"]), f.batch_size, w, "finetune"),
@@ -89,9 +91,12 @@ def finetune(cfg, splits: dict, w: Worker, state: dict | None, encoder: dict | N
 
     def loss_fn(batch):
         mask = batch["mask"].to(w.device, non_blocking=True) if "mask" in batch else None
-        logits = model(batch["clip"].to(w.device, non_blocking=True), mask)
-        return F.cross_entropy(logits, batch["label"].to(w.device), label_smoothing=f.label_smoothing)
+        with w.autocast():
+            logits = model(batch["clip"].to(w.device, non_blocking=True), mask)
+        return F.cross_entropy(logits.float(), batch["label"].to(w.device), label_smoothing=f.label_smoothing)
 
+    if w.is_main and not state:  # datasets, model, FLOPs count, mask picture, DDP wrap
+        w.log.metrics({"timing/finetune_setup_s": time.perf_counter() - started}, step=0)
     for epoch in range(start_epoch, f.epochs):
         metrics = run_epoch(model, train_loader, schedule, epoch, loss_fn, w, len(splits["train"]),
                             d.max_unreadable_fraction, "finetune")

@@ -20,7 +20,8 @@ def pooled_features(encoder, loader, w: Worker) -> tuple[torch.Tensor, torch.Ten
     for batch in loader:
         if "clip" not in batch:
             continue
-        out = encoder(batch["clip"].to(w.device)).mean(dim=1)
+        with w.autocast():
+            out = encoder(batch["clip"].to(w.device, non_blocking=True)).mean(dim=1)
         feats += torch.nn.functional.normalize(out.float(), dim=1).cpu().numpy().tolist()
         labels += batch["label"].tolist()
     pairs = all_gather_lists(list(zip(feats, labels)), w)

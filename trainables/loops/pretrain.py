@@ -1,60 +1,85 @@
 """The masked pretraining stage, inside a trial's Ray Train worker group."""
 from __future__ import annotations
 
-import ray.train.torch
+import time
+
 import torch
+import torch.nn.functional as F
 
 from trainables.data.clips import IMAGENET_MEAN, IMAGENET_STD, ClipDataset
 from trainables.loops.epoch import Schedule, adamw, decay_groups, run_epoch, steps_or_fail
 from trainables.loops.knn import knn_metric
-from trainables.loops.worker import Worker, make_loader, report, unwrap
+from trainables.loops.worker import Worker, make_loader, prepare, report, unwrap
 from trainables.mask_picture import log_mask_picture
 from trainables.models.build import build_autoencoder
 from trainables.models.flops import autoencoder_gflops, encoder_gflops
 from trainables.targets import get_target
 
 
-def pretrain(cfg, splits: dict, w: Worker, state: dict | None) -> dict:
-    """Runs (or resumes) pretraining; → the encoder's state dict."""
+class ReconstructionLoss:
+    """A batch → the weighted sum of each target's loss on the masked tokens: MSE on
+    regression targets, cross-entropy on code targets (the forward under the trial's
+    autocast, targets and losses in fp32)."""
+
+    def __init__(self, model, weights: dict[str, float], tubelet: int, patch: int, w: Worker,
+                 tokenizer_dir: str | None = None):
+        self.model, self.weights, self.tubelet, self.patch, self.w = model, weights, tubelet, patch, w
+        self.targets = {name: get_target(name) for name in weights}
+        self.targets = {name: t.bind(tokenizer_dir, w.device) if t.needs_tokenizer else t
+                        for name, t in self.targets.items()}
+        self.mean, self.std = IMAGENET_MEAN.to(w.device), IMAGENET_STD.to(w.device)
+
+    def __call__(self, batch: dict) -> torch.Tensor:
+        video = batch["clip"].to(self.w.device, non_blocking=True)
+        mask = batch["mask"].to(self.w.device, non_blocking=True)
+        with self.w.autocast():
+            predictions = self.model(video, mask)
+        loss = 0.0
+        with torch.no_grad():
+            pixels = video * self.std + self.mean                  # targets from [0, 1] pixels
+        for name, target in self.targets.items():
+            with torch.no_grad():
+                labels = target(pixels, self.tubelet, self.patch)[mask]
+            predicted = predictions[name].float()
+            if target.loss == "cross_entropy":
+                term = F.cross_entropy(predicted.flatten(0, 1), labels)
+            else:
+                term = F.mse_loss(predicted, labels.reshape(predicted.shape))
+            loss = loss + self.weights[name] * term
+        return loss
+
+
+def pretrain(cfg, splits: dict, w: Worker, state: dict | None, tokenizer_dir: str | None = None) -> tuple[dict, dict]:
+    """Runs (or resumes) pretraining; → the encoder's state dict and the stage's record
+    (rank 0's model metrics and every epoch's reported metrics)."""
+    started = time.perf_counter()
     p, d = cfg.pretrain, cfg.data
     items = splits["train"]
     dataset = ClipDataset(items, d, train=True, seed=cfg.seed, token_grid=cfg.token_grid, masking=p.masking)
     loader = make_loader(dataset, p.batch_size, True, w, cfg.seed, d.loader_workers)
-    weights = p.loss_weights
-    targets = {name: get_target(name) for name in weights}
-    tubelet, patch = cfg.model.tubelet_size, cfg.model.patch_size
     model = build_autoencoder(cfg)
     start_epoch, clips_done = 0, 0
-    flops = autoencoder_gflops(cfg, dataset[0].get("mask")) if w.is_main else {}
+    record: dict = {"model": {}, "epochs": []}
+    flops = autoencoder_gflops(cfg, dataset.samples(0)[0].get("mask")) if w.is_main else {}
     if state:
         model.load_state_dict(state["model"])
-        start_epoch, clips_done = state["epoch"] + 1, state.get("clips", 0)
+        start_epoch, clips_done, record = state["epoch"] + 1, state.get("clips", 0), state["record"]
     elif w.is_main:
         log_mask_picture(dataset, cfg, w.log, "pretrain")
-        w.log.metrics({"model/encoder_gflops_pretrain": encoder_gflops(cfg, p.masking),
-                       "model/encoder_gflops_full": encoder_gflops(cfg), **flops}, step=0)
-    model = ray.train.torch.prepare_model(model)
-    optimizer = adamw(decay_groups(model, p.weight_decay, ("mask_token",)), (0.9, 0.95))
+        record["model"] = {"model/encoder_gflops_pretrain": encoder_gflops(cfg, p.masking),
+                           "model/encoder_gflops_full": encoder_gflops(cfg), **flops}
+        w.log.metrics(record["model"], step=0)
+    model = prepare(model, cfg.model.compile)
+    optimizer = adamw(decay_groups(model, p.weight_decay, ("mask_token",)), (0.9, 0.95), w.device)
     if state:
         optimizer.load_state_dict(state["optimizer"])
     schedule = Schedule(optimizer, p, steps_or_fail(loader, len(items), p.batch_size, w, "pretrain"),
                         p.batch_size * w.world)
-    mean, std = IMAGENET_MEAN.to(w.device), IMAGENET_STD.to(w.device)
+    loss_fn = ReconstructionLoss(model, p.loss_weights, cfg.model.tubelet_size, cfg.model.patch_size, w,
+                                 tokenizer_dir)
 
-    def loss_fn(batch):
-        video = batch["clip"].to(w.device, non_blocking=True)
-        mask = batch["mask"].to(w.device, non_blocking=True)
-        predictions = model(video, mask)
-        loss = 0.0
-        with torch.no_grad():
-            pixels = video * std + mean                            # targets from [0, 1] pixels
-        for name, target in targets.items():
-            with torch.no_grad():
-                labels = target(pixels, tubelet, patch)
-                labels = labels[mask].reshape(video.shape[0], -1, labels.shape[-1])
-            loss = loss + weights[name] * torch.nn.functional.mse_loss(predictions[name], labels)
-        return loss
-
+    if w.is_main and not state:  # datasets, model, FLOPs count, mask picture, DDP wrap
+        w.log.metrics({"timing/pretrain_setup_s": time.perf_counter() - started}, step=0)
     for epoch in range(start_epoch, p.epochs):
         metrics = run_epoch(model, loader, schedule, epoch, loss_fn, w, len(items),
                             d.max_unreadable_fraction, "pretrain")
@@ -63,7 +88,8 @@ def pretrain(cfg, splits: dict, w: Worker, state: dict | None) -> dict:
         clips_done += metrics["pretrain/clips"]
         if flops:  # counted per clip on a real step × clips trained so far
             metrics["pretrain/train_gflops_total"] = flops["model/pretrain_step_gflops_per_clip"] * clips_done
-        report({"stage": "pretrain", "epoch": epoch + 1, **metrics},
+        record["epochs"].append({"stage": "pretrain", "epoch": epoch + 1, **metrics})
+        report(record["epochs"][-1],
                {"stage": "pretrain", "epoch": epoch, "clips": clips_done, "model": unwrap(model).state_dict(),
-                "optimizer": optimizer.state_dict()}, w)
-    return unwrap(model).encoder.state_dict()
+                "optimizer": optimizer.state_dict(), "record": record}, w)
+    return unwrap(model).encoder.state_dict(), record

@@ -21,27 +21,51 @@ from trainables.run_logger import RunLogger
 CHECKPOINT_FILE = "state.pt"
 
 
+class TrialDataError(RuntimeError):
+    """A problem with the trial's data that every rank sees alike and a restart would only
+    repeat (too many unreadable clips, no full batch): the trial fails without retries."""
+
+
 @dataclass
 class Worker:
     rank: int
     world: int
     device: torch.device
     log: RunLogger
+    precision: str = "fp32"
 
     @property
     def is_main(self) -> bool:
         return self.rank == 0
 
+    def autocast(self):
+        """The forward pass's autocast: bf16 where the trial asks for it, else a no-op."""
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
 
-def start_worker(loop_config: dict, cpus_per_worker: float, seed: int) -> Worker:
+
+def start_worker(loop_config: dict, cpus_per_worker: float, seed: int, precision: str = "auto") -> Worker:
     torch.set_num_threads(max(1, int(cpus_per_worker)))
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
+    seed_worker(seed, rank)
+    log = RunLogger(loop_config.get("tracking_uri"), loop_config.get("run_id") if rank == 0 else None)
+    device = ray.train.torch.get_device()
+    if precision == "auto":
+        precision = "bf16" if device.type == "cuda" else "fp32"
+    return Worker(rank, world, device, log, precision)
+
+
+def prepare(model: torch.nn.Module, compile_model: bool) -> torch.nn.Module:
+    """DDP-wrapped (and compiled, when asked) for this worker's device."""
+    if compile_model:
+        model = torch.compile(model)
+    return ray.train.torch.prepare_model(model)
+
+
+def seed_worker(seed: int, rank: int) -> None:
     random.seed(seed + rank)
     np.random.seed(seed + rank)
     torch.manual_seed(seed)  # same init on every rank; DDP also broadcasts it
-    log = RunLogger(loop_config.get("tracking_uri"), loop_config.get("run_id") if rank == 0 else None)
-    return Worker(rank, world, ray.train.torch.get_device(), log)
 
 
 class ShardSampler(Sampler):
@@ -111,11 +135,16 @@ def load_state(checkpoint: "ray.train.Checkpoint | None") -> dict | None:
 
 
 def unwrap(model: torch.nn.Module) -> torch.nn.Module:
-    return model.module if hasattr(model, "module") else model
+    """The plain module under DDP's `.module` and torch.compile's `._orig_mod`."""
+    while True:
+        inner = getattr(model, "module", None) or getattr(model, "_orig_mod", None)
+        if not isinstance(inner, torch.nn.Module):
+            return model
+        model = inner
 
 
 def check_unreadable(names: list[str], total: int, max_fraction: float, split: str) -> None:
     if names and len(names) > max_fraction * total:
         shown = "\n  ".join(sorted(names)[:50])
-        raise RuntimeError(f"{len(names)} of {total} clips in the {split} split are unreadable "
+        raise TrialDataError(f"{len(names)} of {total} clips in the {split} split are unreadable "
                            f"(more than data.max_unreadable_fraction={max_fraction}):\n  {shown}")

@@ -21,8 +21,7 @@ def build_autoencoder(cfg) -> MaskedAutoencoder:
     p = PRESETS[cfg.model.preset]
     dim = cfg.model.decoder_dim or p.decoder_dim
     depth = cfg.model.decoder_depth or p.decoder_depth
-    tubelet, patch = cfg.model.tubelet_size, cfg.model.patch_size
-    dims = {name: get_target(name).dim(tubelet, patch) for name in cfg.pretrain.loss_weights}
+    dims = {name: get_target(name).output_dim(cfg) for name in cfg.pretrain.loss_weights}
     regressor = cfg.pretrain.regressor.depth if cfg.pretrain.regressor else 0
     return MaskedAutoencoder(build_encoder(cfg), dim, depth, heads_for(dim), dims, regressor)
 

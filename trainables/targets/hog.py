@@ -4,11 +4,12 @@ every frame of the tubelet contributes its own histograms."""
 from __future__ import annotations
 
 import math
-
-import torch
-import torch.nn.functional as F
+from typing import TYPE_CHECKING
 
 from trainables.targets.registry import Target, register
+
+if TYPE_CHECKING:  # torch is imported where it is used: the study spec reads this registry
+    import torch
 
 BINS = 9
 CELLS_PER_SIDE = 2
@@ -16,6 +17,8 @@ CELLS_PER_SIDE = 2
 
 def _sobel(frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """frames (M, 1, H, W) → (gx, gy), same size (replicate padding)."""
+    import torch
+    import torch.nn.functional as F
     kx = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]], dtype=frames.dtype,
                       device=frames.device)
     padded = F.pad(frames, (1, 1, 1, 1), mode="replicate")
@@ -26,6 +29,8 @@ def _sobel(frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 def hog_histograms(frames: torch.Tensor, cell: int) -> torch.Tensor:
     """frames (M, H, W) → (M, BINS, H/cell, W/cell) per-cell L2-normalized histograms."""
+    import torch
+    import torch.nn.functional as F
     gx, gy = _sobel(frames[:, None])
     magnitude = torch.sqrt(gx ** 2 + gy ** 2)
     angle = torch.atan2(gy, gx) % math.pi                          # unsigned orientation

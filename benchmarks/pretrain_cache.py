@@ -1,0 +1,65 @@
+"""Pretrain cache: a study of 2 pretraining configs × 2 fine-tuning settings run with the
+cache (each pretraining done once, its encoder reused by the other fine-tuning) and with
+`--no-pretrain-cache` (every trial pretrains). Goal: ≥ 1.6× faster with identical results.
+
+    python benchmarks/pretrain_cache.py [--pretrain-epochs 4]"""
+from __future__ import annotations
+
+import argparse
+import tempfile
+import textwrap
+from pathlib import Path
+
+from study_timing import make_dataset, run_maskray, trial_runs
+
+GOAL = 1.6
+STUDY = """
+    name: {name}
+    data: {{source: synthetic-actions, root: {root}, num_frames: 8, sampling_rate: 2, input_size: 32,
+            loader_workers: 0, cache_decoded_videos: true, synth: {{clips_per_class: 40, size: 64, frames: 16}}}}
+    model: {{preset: nano, patch_size: 8, tubelet_size: 2}}
+    pretrain: {{epochs: {pretrain_epochs}, batch_size: 8, base_lr: 1.5e-2, warmup_epochs: 0.5,
+               masking: {{strategy: tube, ratio: 0.9}}, target: normalized_pixel}}
+    finetune: {{epochs: 2, batch_size: 8, base_lr: 2.4e-2, warmup_epochs: 1, layer_decay: 1.0}}
+    sweep:
+      pretrain.masking.ratio: [0.75, 0.9]
+      finetune.base_lr: [2.4e-2, 1.2e-2]
+    seeds: [0]
+    resources: {{workers_per_trial: 2, cpus_per_worker: 0.99, max_concurrent_trials: 1}}
+"""
+COMPARED = ("pretrain/loss", "finetune/loss", "finetune/val_loss", "finetune/test_top1", "finetune/test_loss")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--pretrain-epochs", type=int, default=4)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        root = make_dataset(tmp / "data")
+        seconds, runs = {}, {}
+        for mode, extra in (("off", ("--no-pretrain-cache",)), ("on", ())):
+            study = tmp / f"cache_{mode}.yaml"
+            study.write_text(textwrap.dedent(STUDY.format(name=f"cache-{mode}", root=root,
+                                                          pretrain_epochs=args.pretrain_epochs)))
+            seconds[mode] = run_maskray(study, tmp, *extra)
+            runs[mode] = trial_runs(tmp, f"cache-{mode}")
+
+    print(f"2 pretraining configs × 2 fine-tuning settings; {args.pretrain_epochs} pretrain + 2 finetune epochs")
+    print("trial  cache_off_s  cache_on_s  reused_from  identical")
+    identical = True
+    for off, on in zip(runs["off"], runs["on"]):
+        same = all(off["metrics"].get(k) == on["metrics"].get(k) for k in COMPARED)
+        identical &= same
+        source = on["tags"].get("maskray.pretrain_reused_from", "-")[:8]
+        print(f"{off['key']:5s}  {off['seconds']:11.1f}  {on['seconds']:10.1f}  {source:11s}  {same}")
+    reused = sum("maskray.pretrain_reused_from" in r["tags"] for r in runs["on"])
+    speedup = seconds["off"] / seconds["on"]
+    print(f"study wall: cache off {seconds['off']:.0f} s, cache on {seconds['on']:.0f} s; {reused} of 4 trials "
+          f"reused a pretraining; metrics {', '.join(COMPARED)} identical: {identical}")
+    met = speedup >= GOAL and identical and reused == 2
+    print(f"RESULT pretrain_cache_speedup ratio={speedup:.2f} goal>={GOAL} met={'yes' if met else 'no'}")
+
+
+if __name__ == "__main__":
+    main()

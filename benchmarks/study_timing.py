@@ -1,0 +1,43 @@
+"""What the study benchmarks share: a small synthetic-actions set, `maskray run` timed as a
+user runs it, and each trial's timeline read back from its MLflow run."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+MASKRAY = str(Path(sys.executable).parent / "maskray")
+
+
+def make_dataset(root: Path, clips_per_class: int = 40) -> Path:
+    from trainables.data import synth
+    synth.ensure(root, clips_per_class=clips_per_class, size=64, frames=16, fps=16, seed=0)
+    return root
+
+
+def run_maskray(study: Path, cwd: Path, *extra: str) -> float:
+    """Wall seconds of `maskray run STUDY` (fails loudly if the study fails)."""
+    started = time.perf_counter()
+    out = subprocess.run([MASKRAY, "run", str(study), "--num-cpus", "2", *extra], cwd=cwd,
+                         capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if out.returncode != 0:
+        sys.exit(f"maskray run {study} failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
+    return seconds
+
+
+def trial_runs(cwd: Path, experiment: str) -> list[dict]:
+    """Per trial: key, wall seconds of its MLflow run, seconds from the run's creation to its
+    first logged metric (the worker group's start-up), final metrics and tags."""
+    from mlflow.tracking import MlflowClient
+    client = MlflowClient(f"sqlite:///{cwd / 'mlflow.db'}")
+    exp = client.get_experiment_by_name(experiment)
+    rows = []
+    for run in client.search_runs([exp.experiment_id], "tags.`maskray.role` = 'trial'"):
+        first = min(client.get_metric_history(run.info.run_id, key)[0].timestamp for key in run.data.metrics)
+        rows.append({"key": run.data.tags["maskray.trial_key"],
+                     "seconds": (run.info.end_time - run.info.start_time) / 1000,
+                     "startup_s": (first - run.info.start_time) / 1000,
+                     "metrics": run.data.metrics, "tags": run.data.tags})
+    return sorted(rows, key=lambda r: r["key"])

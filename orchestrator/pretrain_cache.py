@@ -1,0 +1,85 @@
+"""One pretraining per distinct pretraining config: trials that differ only in fine-tuning
+reuse the encoder of the first trial that pretrained it.
+
+The cache lives in MLflow, so it works on any cluster that can reach the tracking server:
+the pretraining trial logs `pretrain/encoder.safetensors` and `pretrain/record.json` (its
+per-epoch metrics) and tags its run `maskray.pretrain_done`; a later trial with the same
+key downloads both, replays the metrics (so its run and Tune's iteration count look the
+same as a pretraining trial's) and fine-tunes. The key hashes everything that decides the
+encoder: the data, model and pretrain sections, the seed, the number of DDP workers, the
+list files' contents and the source of `trainables/` (an edited loop never reuses an
+encoder made by the old one). Within a study execution a small Ray actor hands out one
+owner per key, so concurrent trials wait for the owner instead of pretraining twice."""
+from __future__ import annotations
+
+import hashlib
+import time
+from pathlib import Path
+
+from orchestrator import tracking
+from orchestrator.study import config_hash
+
+KEY_TAG = "maskray.pretrain_key"
+DONE_TAG = "maskray.pretrain_done"
+REUSED_TAG = "maskray.pretrain_reused_from"
+POLL_S = 5.0
+
+
+def _file_digest(path: str) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
+def pretrain_key(config: dict, workers: int, lists: dict[str, str], code: str) -> str | None:
+    """The cache key of a trial's pretraining (None when the trial does not pretrain)."""
+    if not config["pretrain"]["enabled"]:
+        return None
+    return config_hash({"data": config["data"], "model": config["model"], "pretrain": config["pretrain"],
+                        "seed": config["seed"], "workers": workers, "code": code,
+                        "lists": {split: _file_digest(path) for split, path in sorted(lists.items())}}, 24)
+
+
+def find_source(uri: str, experiment_id: str, key: str):
+    """The earliest run of the experiment that finished pretraining with this key, or None."""
+    runs = tracking.client(uri).search_runs(
+        [experiment_id], filter_string=f"tags.`{KEY_TAG}` = '{key}' and tags.`{DONE_TAG}` = '1'",
+        max_results=1, order_by=["attributes.start_time ASC"])
+    return runs[0] if runs else None
+
+
+def start_claims(study_id: str):
+    """The study's claim book: which trial pretrains which key right now."""
+    import ray
+
+    @ray.remote(num_cpus=0)
+    class PretrainClaims:
+        def __init__(self):
+            self.owners: dict[str, str] = {}
+
+        def claim(self, key: str, trial_id: str) -> bool:
+            return self.owners.setdefault(key, trial_id) == trial_id
+
+        def release(self, key: str, trial_id: str) -> None:
+            if self.owners.get(key) == trial_id:
+                del self.owners[key]
+
+    return PretrainClaims.options(name=f"maskray-pretrain-claims-{study_id}").remote()
+
+
+def acquire(claims, uri: str, experiment_id: str, key: str, trial_id: str):
+    """→ the run to reuse, or None once this trial owns the key and must pretrain. Waits
+    while another trial of the study is pretraining the same key."""
+    import ray
+    while True:
+        source = find_source(uri, experiment_id, key)
+        if source is not None:
+            return source
+        if claims is None or ray.get(claims.claim.remote(key, trial_id)):
+            # Re-check: the previous owner may have finished between the two calls.
+            return find_source(uri, experiment_id, key)
+        time.sleep(POLL_S)
+
+
+def release(claims, key: str, trial_id: str) -> None:
+    if claims is not None:
+        import ray
+        ray.get(claims.release.remote(key, trial_id))
