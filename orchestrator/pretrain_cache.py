@@ -2,7 +2,7 @@
 reuse the encoder of the first trial that pretrained it.
 
 The cache lives in MLflow, so it works on any cluster that can reach the tracking server:
-the pretraining trial logs `pretrain/encoder.safetensors` and `pretrain/record.json` (its
+the pretraining trial logs `pretrain/autoencoder.safetensors` (encoder and decoders) and `pretrain/record.json` (its
 per-epoch metrics) and tags its run `maskray.pretrain_done`; a later trial with the same
 key downloads both, replays the metrics (so its run and Tune's iteration count look the
 same as a pretraining trial's) and fine-tunes. The key hashes everything that decides the

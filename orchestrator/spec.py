@@ -178,6 +178,9 @@ class FinetuneConfig(OptimConfig):
     bridge_heads: int = Field(4, ge=1)
     masking: MaskingConfig | None = Field(None, description=(
         "masked fine-tuning and evaluation (MAR: cell_running 0.5) or keyframe token dropout (EVAD)"))
+    mae_loss_weight: float = Field(0.0, ge=0, description=(
+        "MAR: with masked fine-tuning, the pretraining decoders keep reconstructing the masked tokens "
+        "and their loss is added with this weight (MAR: 0.01 on K400, 0.1 on SSv2; 0: off)"))
 
 
 class TrialSections(Strict):
@@ -220,6 +223,13 @@ class TrialConfig(TrialSections):
             problems += [f"{section}.masking ({masking.strategy}): {p}"
                          for p in strategy.problems(masking, self.token_grid, depth)]
         f = self.finetune
+        if f.mae_loss_weight > 0:
+            if f.masking is None or get_strategy(f.masking.strategy).in_encoder:
+                problems.append(f"finetune.mae_loss_weight={f.mae_loss_weight} needs masked fine-tuning "
+                                f"(finetune.masking with a strategy that masks the input, e.g. cell_running)")
+            if not self.pretrain.enabled:
+                problems.append(f"finetune.mae_loss_weight={f.mae_loss_weight} needs pretraining "
+                                f"(its decoders are the reconstruction branch)")
         if f.head == "bridging" and f.bridge_dim % f.bridge_heads:
             problems.append(f"finetune.bridge_dim={f.bridge_dim} is not a multiple of finetune.bridge_heads={f.bridge_heads}")
         if self.pretrain.enabled:

@@ -117,7 +117,7 @@ def test_two_trial_study_end_to_end(synth_root, tmp_path):
     for key in ("pretrain/loss", "pretrain/knn_top1", "model/decoder_gflops"):
         assert reused[0].data.metrics[key] == source[0].data.metrics[key]
     assert {a.path for a in client.list_artifacts(source[0].info.run_id, "pretrain")} == {
-        "pretrain/encoder.safetensors", "pretrain/record.json"}
+        "pretrain/autoencoder.safetensors", "pretrain/record.json"}
 
 
 def test_unreadable_validation_clip_fails_the_trial_by_name(synth_root, tmp_path):

@@ -69,7 +69,8 @@ def test_two_decoders_behind_a_regressor_train():
     torch.manual_seed(0)
     cfg = config(targets={"rgb_diff": 1.0, "normalized_pixel": 0.5}, regressor={"depth": 2})
     model = build_autoencoder(cfg)
-    assert set(model.decoders) == {"rgb_diff", "normalized_pixel"} and len(model.regressor.blocks) == 2
+    assert set(model.reconstruction.decoders) == {"rgb_diff", "normalized_pixel"}
+    assert len(model.reconstruction.regressor.blocks) == 2
     video, mask = torch.rand(4, 3, 8, 32, 32), masks(cfg, 4)
 
     def loss_fn():
@@ -95,6 +96,50 @@ def test_bridging_classifier_on_visible_tokens_trains():
     losses = train_steps(model, lambda: torch.nn.functional.cross_entropy(model(video, mask), labels),
                          steps=25, lr=5e-4)
     assert losses[-1] < 0.5 * losses[0]
+
+
+def test_masked_finetuning_keeps_the_reconstruction_branch():
+    """MAR: with finetune.mae_loss_weight the pretraining decoders come along, loaded from the
+    pretrained autoencoder, and reconstruct the tokens the fine-tuning mask hides."""
+    from trainables.loops.pretrain import ReconstructionLoss
+    from trainables.loops.worker import Worker
+    from trainables.run_logger import RunLogger
+    torch.manual_seed(0)
+    cfg = config(targets={"normalized_pixel": 1.0}, regressor={"depth": 1})
+    cfg = TrialConfig.model_validate(cfg.model_dump() | {"finetune": cfg.finetune.model_dump() | {"mae_loss_weight": 0.1}})
+    pretrained = build_autoencoder(cfg).state_dict()
+    model = build_classifier(cfg)
+    for name in ("encoder", "reconstruction"):
+        getattr(model, name).load_state_dict({k[len(name) + 1:]: v for k, v in pretrained.items()
+                                              if k.startswith(name + ".")})
+    assert torch.equal(model.reconstruction.regressor.query, pretrained["reconstruction.regressor.query"])
+    m = cfg.finetune.masking
+    mask = torch.from_numpy(np.stack([get_strategy(m.strategy).sample(m, cfg.token_grid, np.random.default_rng(s))
+                                      for s in range(8)]))
+    video, labels = torch.rand(8, 3, 8, 32, 32), torch.arange(8) % 4
+    logits, predictions = model(video, mask, reconstruct=True)
+    assert logits.shape == (8, 4) and predictions["normalized_pixel"].shape == (8, 32, 2 * 8 * 8 * 3)
+    recon = ReconstructionLoss(None, cfg.pretrain.loss_weights, 2, 8, Worker(0, 1, torch.device("cpu"),
+                               RunLogger(None, None)))
+
+    def loss_fn():
+        logits, predictions = model(video, mask, reconstruct=True)
+        return (torch.nn.functional.cross_entropy(logits, labels)
+                + cfg.finetune.mae_loss_weight * recon.of(predictions, video, mask))
+    losses = train_steps(model, loss_fn, steps=25, lr=5e-4)
+    assert losses[-1] < 0.5 * losses[0]
+    assert all(p.grad is not None for p in model.parameters())     # DDP needs every parameter used
+
+
+@pytest.mark.parametrize("finetune,expected", [
+    ({"mae_loss_weight": 0.1, "masking": None}, "needs masked fine-tuning"),
+    ({"mae_loss_weight": 0.1, "masking": {"strategy": "keyframe", "keep_rate": 0.7}}, "needs masked fine-tuning"),
+    ({"mae_loss_weight": -1.0}, "greater than or equal to 0"),
+])
+def test_reconstruction_branch_needs_masked_finetuning(finetune, expected):
+    cfg = config().model_dump()
+    with pytest.raises(ValueError, match=expected):
+        TrialConfig.model_validate(cfg | {"finetune": cfg["finetune"] | finetune})
 
 
 def test_encoder_flops_at_half_the_tokens_are_about_half():

@@ -58,7 +58,7 @@ def test_vq_codes_target_trains_with_cross_entropy(tokenizer, synth_root):
     dataset = ClipDataset(items, data, True, 0, GRID, cfg.pretrain.masking)
     batch = collate_clips([dataset[i] for i in range(8)])
     model = build_autoencoder(cfg)
-    assert model.decoders["vq_codes"].head.out_features == 64
+    assert model.reconstruction.decoders["vq_codes"].head.out_features == 64
     loss_fn = ReconstructionLoss(model, cfg.pretrain.loss_weights, 2, 8, Worker(0, 1, torch.device("cpu"),
                                  RunLogger(None, None)), str(folder))
     pixels = batch["clip"] * IMAGENET_STD + IMAGENET_MEAN

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 
 from trainables.data.clips import ClipDataset
 from trainables.loops.epoch import Schedule, adamw, run_epoch, steps_or_fail
+from trainables.loops.pretrain import ReconstructionLoss
 from trainables.loops.worker import Worker, all_gather_lists, all_sum, check_unreadable, make_loader, prepare, report, unwrap
 from trainables.mask_picture import log_mask_picture
 from trainables.models.build import build_classifier
@@ -60,8 +61,10 @@ def evaluate(model, loader, w: Worker, split: str, max_unreadable: float) -> dic
             f"finetune/{split}_loss": ls / max(n, 1), f"data/unreadable_{split}": len(bad)}
 
 
-def finetune(cfg, splits: dict, w: Worker, state: dict | None, encoder: dict | None) -> None:
-    """Runs (or resumes) fine-tuning; the encoder starts from `encoder` when given."""
+def finetune(cfg, splits: dict, w: Worker, state: dict | None, pretrained: dict | None,
+             tokenizer_dir: str | None = None) -> None:
+    """Runs (or resumes) fine-tuning from the pretrained autoencoder's state dict when given
+    (its encoder, and its decoders when MAR's reconstruction branch stays on)."""
     started = time.perf_counter()
     f, d = cfg.finetune, cfg.data
     train_set = ClipDataset(splits["train"], d, train=True, seed=cfg.seed, token_grid=cfg.token_grid,
@@ -75,8 +78,12 @@ def finetune(cfg, splits: dict, w: Worker, state: dict | None, encoder: dict | N
         model.load_state_dict(state["model"])
         start_epoch = state["epoch"] + 1
     else:
-        if encoder is not None:
-            model.encoder.load_state_dict(encoder)
+        if pretrained is not None:
+            for name in ("encoder", "reconstruction"):
+                module = getattr(model, name)
+                if module is not None:
+                    module.load_state_dict({k[len(name) + 1:]: v for k, v in pretrained.items()
+                                            if k.startswith(name + ".")})
         if w.is_main:
             w.log.metrics({"model/encoder_gflops_finetune": encoder_gflops(cfg, f.masking),
                            "model/encoder_gflops_full": encoder_gflops(cfg)}, step=0)
@@ -89,17 +96,33 @@ def finetune(cfg, splits: dict, w: Worker, state: dict | None, encoder: dict | N
     schedule = Schedule(optimizer, f, steps_or_fail(train_loader, len(splits["train"]), f.batch_size, w, "finetune"),
                         f.batch_size * w.world)
 
+    reconstruction = (ReconstructionLoss(None, cfg.pretrain.loss_weights, cfg.model.tubelet_size,
+                                         cfg.model.patch_size, w, tokenizer_dir) if f.mae_loss_weight > 0 else None)
+    reconstruction_sum = [0.0, 0]
+
     def loss_fn(batch):
+        video = batch["clip"].to(w.device, non_blocking=True)
         mask = batch["mask"].to(w.device, non_blocking=True) if "mask" in batch else None
         with w.autocast():
-            logits = model(batch["clip"].to(w.device, non_blocking=True), mask)
-        return F.cross_entropy(logits.float(), batch["label"].to(w.device), label_smoothing=f.label_smoothing)
+            out = model(video, mask, reconstruct=reconstruction is not None)
+        logits, predictions = out if reconstruction is not None else (out, None)
+        loss = F.cross_entropy(logits.float(), batch["label"].to(w.device), label_smoothing=f.label_smoothing)
+        if reconstruction is not None:  # MAR: the decoders keep reconstructing the masked tokens
+            extra = reconstruction.of(predictions, video, mask)
+            reconstruction_sum[0] += extra.item() * len(video)
+            reconstruction_sum[1] += len(video)
+            loss = loss + f.mae_loss_weight * extra
+        return loss
 
     if w.is_main and not state:  # datasets, model, FLOPs count, mask picture, DDP wrap
         w.log.metrics({"timing/finetune_setup_s": time.perf_counter() - started}, step=0)
     for epoch in range(start_epoch, f.epochs):
         metrics = run_epoch(model, train_loader, schedule, epoch, loss_fn, w, len(splits["train"]),
                             d.max_unreadable_fraction, "finetune")
+        if reconstruction is not None:
+            total, count = all_sum(reconstruction_sum, w)
+            metrics["finetune/reconstruction_loss"] = total / max(count, 1)
+            reconstruction_sum[:] = [0.0, 0]
         metrics |= evaluate(model, eval_loaders["val"], w, "val", d.max_unreadable_fraction)
         metrics["finetune/top1"] = metrics["finetune/val_top1"]
         metrics["finetune/top5"] = metrics["finetune/val_top5"]

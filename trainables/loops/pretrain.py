@@ -34,6 +34,10 @@ class ReconstructionLoss:
         mask = batch["mask"].to(self.w.device, non_blocking=True)
         with self.w.autocast():
             predictions = self.model(video, mask)
+        return self.of(predictions, video, mask)
+
+    def of(self, predictions: dict, video: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The weighted loss of `predictions` for the masked tokens of normalized clips `video`."""
         loss = 0.0
         with torch.no_grad():
             pixels = video * self.std + self.mean                  # targets from [0, 1] pixels
@@ -50,8 +54,8 @@ class ReconstructionLoss:
 
 
 def pretrain(cfg, splits: dict, w: Worker, state: dict | None, tokenizer_dir: str | None = None) -> tuple[dict, dict]:
-    """Runs (or resumes) pretraining; → the encoder's state dict and the stage's record
-    (rank 0's model metrics and every epoch's reported metrics)."""
+    """Runs (or resumes) pretraining; → the autoencoder's state dict (encoder.*, reconstruction.*)
+    and the stage's record (rank 0's model metrics and every epoch's reported metrics)."""
     started = time.perf_counter()
     p, d = cfg.pretrain, cfg.data
     items = splits["train"]
@@ -92,4 +96,4 @@ def pretrain(cfg, splits: dict, w: Worker, state: dict | None, tokenizer_dir: st
         report(record["epochs"][-1],
                {"stage": "pretrain", "epoch": epoch, "clips": clips_done, "model": unwrap(model).state_dict(),
                 "optimizer": optimizer.state_dict(), "record": record}, w)
-    return unwrap(model).encoder.state_dict(), record
+    return unwrap(model).state_dict(), record

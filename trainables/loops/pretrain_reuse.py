@@ -11,35 +11,36 @@ from trainables.loops.worker import Worker, report
 from trainables.mask_picture import log_mask_picture
 
 FOLDER = "pretrain"
-ENCODER_FILE = "encoder.safetensors"
+WEIGHTS_FILE = "autoencoder.safetensors"
 RECORD_FILE = "record.json"
 DONE_TAG = "maskray.pretrain_done"
 
 
-def publish(encoder: dict, record: dict, w: Worker) -> None:
-    """Rank 0: the encoder and the stage's metrics as artifacts, then the tag that makes
-    them findable (set last, so a reader never sees half an upload)."""
+def publish(weights: dict, record: dict, w: Worker) -> None:
+    """Rank 0: the autoencoder's weights (encoder and decoders) and the stage's metrics as
+    artifacts, then the tag that makes them findable (set last, so a reader never sees half
+    an upload)."""
     if not w.is_main:
         return
     from safetensors.torch import save_file
     with tempfile.TemporaryDirectory() as tmp:
-        save_file({k: v.detach().cpu().contiguous() for k, v in encoder.items()}, os.path.join(tmp, ENCODER_FILE))
+        save_file({k: v.detach().cpu().contiguous() for k, v in weights.items()}, os.path.join(tmp, WEIGHTS_FILE))
         with open(os.path.join(tmp, RECORD_FILE), "w") as f:
             json.dump(record, f)
-        for name in (ENCODER_FILE, RECORD_FILE):
+        for name in (WEIGHTS_FILE, RECORD_FILE):
             w.log.artifact(os.path.join(tmp, name), FOLDER)
     w.log.tag(DONE_TAG, "1")
 
 
 def reuse(cfg, splits: dict, w: Worker, tracking_uri: str, run_id: str, reused_from: str) -> dict:
-    """Every rank: the published encoder of run `run_id`; its pretraining metrics are
+    """Every rank: the published autoencoder of run `run_id`; its pretraining metrics are
     reported again epoch by epoch, so this trial's run and Tune's iteration count match a
-    trial that pretrained itself. → the encoder's state dict."""
+    trial that pretrained itself. → the autoencoder's state dict."""
     from mlflow.tracking import MlflowClient
     from safetensors.torch import load_file
     with tempfile.TemporaryDirectory() as tmp:
         local = MlflowClient(tracking_uri).download_artifacts(run_id, FOLDER, tmp)
-        encoder = load_file(os.path.join(local, ENCODER_FILE))
+        weights = load_file(os.path.join(local, WEIGHTS_FILE))
         with open(os.path.join(local, RECORD_FILE)) as f:
             record = json.load(f)
     if w.is_main:
@@ -49,6 +50,6 @@ def reuse(cfg, splits: dict, w: Worker, tracking_uri: str, run_id: str, reused_f
         log_mask_picture(dataset, cfg, w.log, "pretrain")
     for i, metrics in enumerate(record["epochs"]):
         last = i == len(record["epochs"]) - 1
-        # The last report carries the encoder, so a restarted worker group does not replay twice.
-        report({**metrics, "reused_from": reused_from}, {"stage": "pretrain_reused", "encoder": encoder} if last else None, w)
-    return encoder
+        # The last report carries the weights, so a restarted worker group does not replay twice.
+        report({**metrics, "reused_from": reused_from}, {"stage": "pretrain_reused", "pretrained": weights} if last else None, w)
+    return weights

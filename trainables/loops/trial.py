@@ -44,18 +44,18 @@ def run_stages(cfg, loop_config: dict, w: Worker) -> None:
     tokenizer_dir = loop_config.get("tokenizer_dir")
     if w.is_main and state is None and tokenizer_dir:
         w.log.artifacts(tokenizer_dir, "tokenizer")
-    encoder = None
+    pretrained = None
     if state is not None and state["stage"] == "pretrain_reused":
-        encoder, state = state["encoder"], None
+        pretrained, state = state["pretrained"], None
     elif cfg.pretrain.enabled and (state is None or state["stage"] == "pretrain"):
         if "pretrained_run" in loop_config:
-            encoder = reuse(cfg, splits, w, loop_config["tracking_uri"], loop_config["pretrained_run"],
-                            loop_config["pretrained_by"])
+            pretrained = reuse(cfg, splits, w, loop_config["tracking_uri"], loop_config["pretrained_run"],
+                               loop_config["pretrained_by"])
         else:
-            encoder, record = pretrain(cfg, splits, w, state, tokenizer_dir)
+            pretrained, record = pretrain(cfg, splits, w, state, tokenizer_dir)
             if "pretrain_key" in loop_config:
-                publish(encoder, record, w)
+                publish(pretrained, record, w)
         state = None
     # Fine-tuning draws from its own seed: the same from a fresh or a reused encoder.
     seed_worker(cfg.seed + 1, w.rank)
-    finetune(cfg, splits, w, state, encoder)
+    finetune(cfg, splits, w, state, pretrained, tokenizer_dir)

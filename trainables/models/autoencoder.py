@@ -78,19 +78,31 @@ class Regressor(nn.Module):
         return queries
 
 
-class MaskedAutoencoder(nn.Module):
-    def __init__(self, encoder: VideoViT, decoder_dim: int, decoder_depth: int, decoder_heads: int,
+class ReconstructionHead(nn.Module):
+    """Everything after the encoder: the optional regressor and one decoder per target.
+    Fine-tuning keeps it when MAR's reconstruction branch stays on (finetune.mae_loss_weight)."""
+
+    def __init__(self, encoder_dim: int, n_tokens: int, decoder_dim: int, decoder_depth: int, decoder_heads: int,
                  target_dims: dict[str, int], regressor_depth: int = 0):
         super().__init__()
-        self.encoder = encoder
-        self.regressor = Regressor(encoder.dim, encoder.num_tokens, regressor_depth) if regressor_depth else None
+        self.regressor = Regressor(encoder_dim, n_tokens, regressor_depth) if regressor_depth else None
         self.decoders = nn.ModuleDict({
-            name: Decoder(encoder.dim, encoder.num_tokens, decoder_dim, decoder_depth, decoder_heads, dim,
+            name: Decoder(encoder_dim, n_tokens, decoder_dim, decoder_depth, decoder_heads, dim,
                           mask_token=self.regressor is None)
             for name, dim in target_dims.items()})
 
-    def forward(self, video: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
-        """→ {target: predictions for the masked tokens (B, N_masked, dim)}, in token order."""
-        visible = self.encoder(video, mask)
+    def forward(self, visible: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        """visible latents (B, N_visible, enc_dim) → {target: (B, N_masked, dim)}, in token order."""
         masked = self.regressor(visible, mask) if self.regressor is not None else None
         return {name: decoder(visible, mask, masked) for name, decoder in self.decoders.items()}
+
+
+class MaskedAutoencoder(nn.Module):
+    def __init__(self, encoder: VideoViT, reconstruction: ReconstructionHead):
+        super().__init__()
+        self.encoder = encoder
+        self.reconstruction = reconstruction
+
+    def forward(self, video: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        """→ {target: predictions for the masked tokens (B, N_masked, dim)}, in token order."""
+        return self.reconstruction(self.encoder(video, mask), mask)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from trainables.masking import get_strategy
-from trainables.models.autoencoder import MaskedAutoencoder
+from trainables.models.autoencoder import MaskedAutoencoder, ReconstructionHead
 from trainables.models.classifier import VideoClassifier
 from trainables.models.presets import PRESETS, heads_for
 from trainables.models.token_dropout import TokenDropout
@@ -16,14 +16,19 @@ def build_encoder(cfg) -> VideoViT:
                     p.dim, p.depth, p.heads, cfg.model.drop_path)
 
 
-def build_autoencoder(cfg) -> MaskedAutoencoder:
+def build_reconstruction_head(cfg) -> ReconstructionHead:
     """One decoder per pretraining target (`pretrain.loss_weights`), optionally behind a regressor."""
     p = PRESETS[cfg.model.preset]
     dim = cfg.model.decoder_dim or p.decoder_dim
     depth = cfg.model.decoder_depth or p.decoder_depth
     dims = {name: get_target(name).output_dim(cfg) for name in cfg.pretrain.loss_weights}
     regressor = cfg.pretrain.regressor.depth if cfg.pretrain.regressor else 0
-    return MaskedAutoencoder(build_encoder(cfg), dim, depth, heads_for(dim), dims, regressor)
+    n_tokens = cfg.token_grid[0] * cfg.token_grid[1] * cfg.token_grid[2]
+    return ReconstructionHead(p.dim, n_tokens, dim, depth, heads_for(dim), dims, regressor)
+
+
+def build_autoencoder(cfg) -> MaskedAutoencoder:
+    return MaskedAutoencoder(build_encoder(cfg), build_reconstruction_head(cfg))
 
 
 def token_dropout(cfg) -> TokenDropout | None:
@@ -37,4 +42,6 @@ def token_dropout(cfg) -> TokenDropout | None:
 def build_classifier(cfg) -> VideoClassifier:
     f = cfg.finetune
     bridge = (f.bridge_dim, f.bridge_depth, f.bridge_heads) if f.head == "bridging" else None
-    return VideoClassifier(build_encoder(cfg), cfg.data.classes, f.head_dropout, token_dropout(cfg), bridge)
+    reconstruction = build_reconstruction_head(cfg) if f.mae_loss_weight > 0 else None
+    return VideoClassifier(build_encoder(cfg), cfg.data.classes, f.head_dropout, token_dropout(cfg), bridge,
+                           reconstruction)

@@ -12,9 +12,11 @@ from trainables.models.vit import VideoViT, _init_weights, transformer_blocks
 
 class VideoClassifier(nn.Module):
     def __init__(self, encoder: VideoViT, num_classes: int, dropout: float = 0.0,
-                 token_dropout: TokenDropout | None = None, bridge: tuple[int, int, int] | None = None):
+                 token_dropout: TokenDropout | None = None, bridge: tuple[int, int, int] | None = None,
+                 reconstruction: nn.Module | None = None):
         super().__init__()
         self.encoder = encoder
+        self.reconstruction = reconstruction     # MAR: the pretraining decoders, kept on
         self.token_dropout = token_dropout
         width = encoder.dim
         self.bridge = None
@@ -29,13 +31,16 @@ class VideoClassifier(nn.Module):
         nn.init.trunc_normal_(self.head.weight, std=0.02)
         nn.init.zeros_(self.head.bias)
 
-    def forward(self, video: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        """Mean over the tokens the encoder kept: all, the visible ones (masked fine-tuning),
-        or those that survived keyframe dropout."""
-        tokens = self.encoder(video, mask, self.token_dropout)
-        if self.bridge is not None:
-            tokens = self.bridge(tokens)
-        return self.head(self.drop(self.fc_norm(tokens.mean(dim=1))))
+    def forward(self, video: torch.Tensor, mask: torch.Tensor | None = None, reconstruct: bool = False):
+        """Logits from the mean over the tokens the encoder kept: all, the visible ones (masked
+        fine-tuning), or those that survived keyframe dropout. With `reconstruct` (masked
+        fine-tuning with MAR's reconstruction branch): (logits, {target: masked-token predictions})."""
+        visible = self.encoder(video, mask, self.token_dropout)
+        tokens = self.bridge(visible) if self.bridge is not None else visible
+        logits = self.head(self.drop(self.fc_norm(tokens.mean(dim=1))))
+        if reconstruct:
+            return logits, self.reconstruction(visible, mask)
+        return logits
 
     def layer_id(self, name: str) -> int:
         """0 for the embedding, i+1 for block i, depth+1 for everything after (layer decay)."""
