@@ -56,5 +56,7 @@ PUBLISHED = (
 
 def relevant(axes: list[str], values: set[str]) -> list[Published]:
     """The published tables that concern a study's axes or the strategies/targets it uses."""
-    keys = set(axes) | {str(v) for v in values}
-    return [p for p in PUBLISHED if keys & set(p.applies_to)]
+    texts = {str(v) for v in values}   # a section axis's value names its strategy inside a dict
+    def named(key: str) -> bool:
+        return key in axes or key in texts or any(f"'{key}'" in text for text in texts)
+    return [p for p in PUBLISHED if any(named(key) for key in p.applies_to)]

@@ -102,6 +102,12 @@ def load_study(path: str | Path, preset: str | None = None) -> StudySpec:
 
 
 def _set_path(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    """Sets one axis value. An axis named after a whole section (`finetune`) takes partial
+    sections, merged over the base: one axis can then change fields that only make sense
+    together (MAR: masking and its reconstruction loss weight)."""
+    if "." not in dotted and isinstance(value, dict) and isinstance(tree.get(dotted), dict):
+        tree[dotted] = _merge(tree[dotted], value)
+        return
     node = tree
     parts = dotted.split(".")
     for i, part in enumerate(parts):

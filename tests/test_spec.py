@@ -213,3 +213,23 @@ def test_reading_a_study_does_not_import_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_a_section_axis_merges_partial_sections(tmp_path):
+    study = tmp_path / "s.yaml"
+    study.write_text(textwrap.dedent("""
+        name: s
+        pretrain: {epochs: 3}
+        finetune: {epochs: 4, head: bridging}
+        sweep:
+          finetune:
+            - {}
+            - {masking: {strategy: cell_running, ratio: 0.5}, mae_loss_weight: 0.1}
+    """))
+    full, masked = expand_trials(load_study(study))
+    assert full.config.finetune.masking is None and full.config.finetune.mae_loss_weight == 0
+    assert masked.config.finetune.masking.strategy == "cell_running" and masked.config.finetune.mae_loss_weight == 0.1
+    assert masked.config.finetune.epochs == 4 and masked.config.finetune.head == "bridging"   # the rest is kept
+    study.write_text(study.read_text().replace("- {}", "- {mae_loss_weight: 0.1}"))
+    with pytest.raises(UserInputError, match="needs masked fine-tuning"):
+        expand_trials(load_study(study))
