@@ -188,7 +188,8 @@ def cmd_ui(args) -> int:
     from orchestrator.tracking import absolute_uri
     from pathlib import Path
     uri = absolute_uri(args.tracking_uri)
-    artifacts = str(Path(args.artifacts_destination).resolve())
+    destination = args.artifacts_destination
+    artifacts = destination if "://" in destination else str(Path(destination).resolve())
     # `mlflow server`: the UI, the REST API, and artifact uploads proxied to --artifacts-destination
     cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri,
            "--artifacts-destination", artifacts, "--host", args.host, "--port", str(args.port),
@@ -197,6 +198,9 @@ def cmd_ui(args) -> int:
     os.environ.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
     print(f"MLflow UI and tracking server on http://{args.host}:{args.port} for {uri} "
           f"(uploaded artifacts in {artifacts})", flush=True)
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"note: --host {args.host} makes the server reachable from other machines; MLflow's server "
+              f"has no authentication of its own here: keep it on a private network", flush=True)
     os.execv(sys.executable, cmd)
 
 
@@ -287,7 +291,9 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("--tracking-uri", default="sqlite:///mlflow.db")
     cp.set_defaults(func=cmd_compare)
 
-    u = sub.add_parser("ui", help="MLflow UI and tracking server on 127.0.0.1")
+    u = sub.add_parser("ui", aliases=["server"], help=(
+        "MLflow UI and tracking server (127.0.0.1 unless --host): `maskray server --host 0.0.0.0 "
+        "--tracking-uri postgresql://... --artifacts-destination s3://...` for a cluster"))
     u.add_argument("--tracking-uri", default="sqlite:///mlflow.db")
     u.add_argument("--host", default="127.0.0.1")
     u.add_argument("--port", type=int, default=5000)

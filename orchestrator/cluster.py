@@ -29,6 +29,29 @@ def connect(address: str | None, num_cpus: int | None = None, verbose: bool = Fa
     return True
 
 
+def concurrent_trials(resources) -> int:
+    """`resources.max_concurrent_trials`, or as many trials as the cluster holds at once, so
+    Tune does not queue placement groups that cannot be placed."""
+    if resources.max_concurrent_trials:
+        return resources.max_concurrent_trials
+    import ray
+    total = ray.cluster_resources()
+    fits = [int((total.get("CPU", 0) + 1e-9) // (resources.workers_per_trial * resources.cpus_per_worker
+                                                  + TRIAL_DRIVER_CPU))]
+    if resources.gpus_per_worker:
+        fits.append(int((total.get("GPU", 0) + 1e-9) // (resources.workers_per_trial * resources.gpus_per_worker)))
+    return max(1, min(fits))
+
+
+def trial_driver_resources(resources):
+    """What each trial driver asks for: a little CPU, and the stable-node resource if named."""
+    from ray.tune import PlacementGroupFactory
+    bundle = {"CPU": TRIAL_DRIVER_CPU}
+    if resources.driver_resource:
+        bundle[resources.driver_resource] = 0.001
+    return PlacementGroupFactory([bundle])
+
+
 def check_fits(resources, started_locally: bool, tracking_uri: str, storage_path: str) -> None:
     """Errors before launch for a study that could never be placed or tracked here."""
     import ray
@@ -43,6 +66,9 @@ def check_fits(resources, started_locally: bool, tracking_uri: str, storage_path
                         f"+ {TRIAL_DRIVER_CPU} for its driver) but the cluster has {cpus:g}")
     if need_gpu > gpus:
         problems.append(f"resources: one trial needs {need_gpu:g} GPUs but the cluster has {gpus:g}")
+    if resources.driver_resource and not total.get(resources.driver_resource):
+        problems.append(f"resources.driver_resource = {resources.driver_resource!r}: no node of the cluster "
+                        f"advertises it (ray start --resources='{{\"{resources.driver_resource}\": 1}}')")
     nodes = [n for n in ray.nodes() if n.get("Alive")]
     if not started_locally and len(nodes) > 1:
         if is_local_store(tracking_uri):

@@ -97,7 +97,7 @@ def run_study(spec: StudySpec, trials: list[Trial], study_file: str, address: st
         claims = pretrain_cache.start_claims(study_id) if reuse_pretraining else None
         context = StudyContext(study_id, uri, experiment_id, parent_id, storage_path, r.workers_per_trial,
                                r.cpus_per_worker, r.gpus_per_worker, r.max_failures, lists, claims,
-                               local_ray=started_locally)
+                               local_ray=started_locally, placement=r.placement)
         code = code_fingerprint()
         param_space = {"trial": tune.grid_search([
             {"key": t.key, "trial_id": t.trial_id, "axes": t.axes, "config": t.config.model_dump(mode="json"),
@@ -106,12 +106,12 @@ def run_study(spec: StudySpec, trials: list[Trial], study_file: str, address: st
              "tokenizer_dir": tokenizers.get(t.key)}
             for t in trials])}
         trainable = tune.with_resources(tune.with_parameters(run_trial, study=context),
-                                        {"cpu": cluster.TRIAL_DRIVER_CPU})
+                                        cluster.trial_driver_resources(r))
         print(f"study {study_id}: {len(trials)} trials, MLflow {uri} (experiment {spec.tracking.experiment or spec.name}, "
               f"parent run {parent_id})", flush=True)
         tuner = tune.Tuner(
             trainable, param_space=param_space,
-            tune_config=tune.TuneConfig(max_concurrent_trials=r.max_concurrent_trials,
+            tune_config=tune.TuneConfig(max_concurrent_trials=cluster.concurrent_trials(r),
                                         scheduler=_scheduler(spec, trials),
                                         trial_name_creator=_trial_name, trial_dirname_creator=_trial_name),
             run_config=tune.RunConfig(name=study_id, storage_path=storage_path, verbose=0,

@@ -245,8 +245,14 @@ class ResourcesConfig(Strict):
     workers_per_trial: int = Field(2, ge=1)
     cpus_per_worker: float = Field(1.0, gt=0)
     gpus_per_worker: float = Field(0.0, ge=0)
-    max_concurrent_trials: int = Field(1, ge=1)
-    max_failures: int = Field(2, ge=0, description="worker-group restarts per stage")
+    max_concurrent_trials: int | None = Field(None, ge=1, description=(
+        "default: as many trials as the cluster's CPUs and GPUs hold at once"))
+    max_failures: int = Field(2, ge=0, description="worker-group restarts per trial")
+    placement: Literal["pack", "spread"] = Field("pack", description=(
+        "a trial's workers on as few nodes as possible (pack) or on different nodes (spread)"))
+    driver_resource: str | None = Field(None, description=(
+        "a custom resource only stable (non-preemptible) nodes advertise; trial drivers then "
+        "run there, so losing a spot node costs a worker-group restart, not the trial"))
 
 
 class TrackingConfig(Strict):

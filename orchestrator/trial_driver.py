@@ -24,6 +24,7 @@ class StudyContext:
     lists: dict                     # data root → {"train": path, "val": path, "test": path}
     pretrain_claims: Any = None     # the study's PretrainClaims actor; None: no pretraining reuse
     local_ray: bool = False         # a Ray started for this study (it ends with the driver)
+    placement: str = "pack"         # a trial's workers: PACK or SPREAD over nodes
 
 
 def run_trial(param: dict, study: StudyContext) -> None:
@@ -68,7 +69,7 @@ def run_trial(param: dict, study: StudyContext) -> None:
                            **({"tokenizer_dir": trial["tokenizer_dir"]} if trial.get("tokenizer_dir") else {}),
                            **{f"{split}_list": path for split, path in lists.items()}},
         scaling_config=ScalingConfig(
-            num_workers=study.workers_per_trial, use_gpu=use_gpu,
+            num_workers=study.workers_per_trial, use_gpu=use_gpu, placement_strategy=study.placement.upper(),
             resources_per_worker={"CPU": study.cpus_per_worker} | ({"GPU": study.gpus_per_worker} if use_gpu else {})),
         run_config=RunConfig(
             name=f"{study.study_id}-{trial['key']}", storage_path=study.storage_path,

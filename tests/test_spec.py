@@ -42,16 +42,19 @@ def test_every_bad_field_is_named_with_its_value(tmp_path):
         data: {num_frames: 8, input_size: 32, colour: red}
         model: {preset: nano, patch_size: eight}
         pretrain: {masking: {strategy: checkerboard, ratio: 1.5}, target: hogg}
+        resources: {placement: diagonal, max_concurrent_trials: 0}
     """)
     with pytest.raises(UserInputError) as e:
         load_study(path)
     text = e.value.render()
+    assert "resources.placement = 'diagonal'" in text and "'pack' or 'spread'" in text
+    assert "resources.max_concurrent_trials = 0" in text
     assert "data.colour" in text
     assert "model.patch_size = 'eight'" in text
     assert "pretrain.masking.strategy = 'checkerboard'" in text and "tube" in text
     assert "pretrain.masking.ratio = 1.5" in text
     assert "pretrain.target = 'hogg'" in text and "normalized_pixel" in text
-    assert len(e.value.problems) == 5
+    assert len(e.value.problems) == 7
 
 
 def test_sweep_typo_and_bad_values_fail_before_launch(tmp_path):

@@ -42,10 +42,10 @@ class ClipDataset(Dataset):
     def __len__(self) -> int:
         return len(self.items)
 
-    def _rng(self, index: int) -> np.random.Generator:
+    def _rng(self, index: int, epoch: int) -> np.random.Generator:
         # Per (seed, epoch, clip): the same clip gets the same crop and mask however the
         # data are sharded over workers, and a resumed epoch replays exactly.
-        return np.random.default_rng([self.seed, self.epoch, index, int(self.train)])
+        return np.random.default_rng([self.seed, epoch, index, int(self.train)])
 
     def load(self, index: int, rng: np.random.Generator, repeats: int = 1) -> list[tuple[torch.Tensor, dict]]:
         """`repeats` crops of one decoded clip (VideoMAE's repeated augmentation), each float
@@ -102,14 +102,16 @@ class ClipDataset(Dataset):
         return motion.token_motion(video_motion, where["frame_idx"], where["decode_hw"], where["crop"],
                                    where["flip"], patch, tubelet, luma)
 
-    def __getitem__(self, index: int):
+    def __getitem__(self, key: "int | tuple[int, int]"):
         """A sample dict, or with data.repeated_aug > 1 in training a list of that many
-        samples of the same decoded frames (other crops and masks)."""
-        samples = self.samples(index)
+        samples of the same decoded frames (other crops and masks). `key` is an index, or
+        (epoch, index) from a loader whose workers outlive an epoch."""
+        epoch, index = key if isinstance(key, tuple) else (self.epoch, key)
+        samples = self.samples(index, epoch)
         return samples if len(samples) > 1 else samples[0]
 
-    def samples(self, index: int) -> list[dict]:
-        rng = self._rng(index)
+    def samples(self, index: int, epoch: int | None = None) -> list[dict]:
+        rng = self._rng(index, self.epoch if epoch is None else epoch)
         path, label = self.items[index]
         repeats = self.cfg.repeated_aug if self.train else 1
         try:

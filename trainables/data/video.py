@@ -35,8 +35,18 @@ def _open(path: str, width: int = -1, height: int = -1):
 
 
 def source_size(path: str) -> tuple[int, int]:
-    """(height, width) of the video as stored."""
-    return tuple(_open(path)[0].shape[:2])
+    """(height, width) of the video as stored, from the stream's header (no frame decoded:
+    a third of the cost of decord's first frame)."""
+    import av
+    try:
+        with av.open(path) as container:
+            stream = container.streams.video[0]
+            height, width = stream.codec_context.height, stream.codec_context.width
+    except (av.FFmpegError, IndexError) as e:
+        raise ValueError(f"cannot read the video stream header: {e}") from None
+    if not height or not width:
+        raise ValueError("the video stream header has no frame size")
+    return height, width
 
 
 def decode_size(path: str, short_side: int, source: tuple[int, int] | None = None) -> tuple[int, int]:

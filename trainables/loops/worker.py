@@ -81,13 +81,34 @@ class ShardSampler(Sampler):
         return len(self.indices)
 
 
+class EpochIndices(Sampler):
+    """Yields (epoch, index) keys: persistent loader workers keep their per-process caches
+    (decode sizes, decoded videos) across epochs, and still crop and mask each epoch anew
+    (a dataset's `set_epoch` in the main process would not reach them)."""
+
+    def __init__(self, inner: Sampler):
+        self.inner = inner
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+        if hasattr(self.inner, "set_epoch"):
+            self.inner.set_epoch(epoch)
+
+    def __iter__(self):
+        return ((self.epoch, i) for i in self.inner)
+
+    def __len__(self):
+        return len(self.inner)
+
+
 def make_loader(dataset, batch_size: int, train: bool, w: Worker, seed: int, num_workers: int) -> DataLoader:
     sampler = (DistributedSampler(dataset, w.world, w.rank, shuffle=True, seed=seed, drop_last=True)
                if train else ShardSampler(len(dataset), w.rank, w.world))
-    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
+    return DataLoader(dataset, batch_size=batch_size, sampler=EpochIndices(sampler), num_workers=num_workers,
                       collate_fn=collate_clips, drop_last=train,
-                      pin_memory=w.device.type == "cuda",
-                      persistent_workers=False, multiprocessing_context="fork" if num_workers else None)
+                      pin_memory=w.device.type == "cuda", persistent_workers=num_workers > 0,
+                      multiprocessing_context="fork" if num_workers else None)
 
 
 def all_sum(values: list[float], w: Worker) -> list[float]:
