@@ -43,11 +43,15 @@ def cmd_validate(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from orchestrator.launch import run_study
+    from orchestrator.launch import find_execution, run_study
     spec, trials = _load(args.study, args.preset)
+    resume_id = storage = None
+    if args.command == "resume":
+        resume_id, storage = find_execution(spec, trials, args.tracking_uri, args.study_id)
     study_id, parent_id, grid = run_study(spec, trials, args.study, args.address, args.tracking_uri,
-                                          args.storage, args.num_cpus, args.verbose,
-                                          reuse_pretraining=not args.no_pretrain_cache)
+                                          args.storage or storage, args.num_cpus, args.verbose,
+                                          reuse_pretraining=not args.no_pretrain_cache, resume_id=resume_id,
+                                          retry_failed=getattr(args, "retry_failed", False))
     axes = list(trials[0].axes)
     rows, errors = [], []
     for result in sorted(grid, key=lambda r: r.config["trial"]["key"]):
@@ -212,6 +216,19 @@ def _study_reader_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--study-id", help="one execution (default: the latest)")
 
 
+def _run_args(parser: argparse.ArgumentParser) -> None:
+    """The arguments of `run` and `resume`."""
+    parser.add_argument("study")
+    parser.add_argument("--preset", help="a preset of the study file (e.g. paper: ViT-B, 16×224, the papers' epochs)")
+    parser.add_argument("--address", help="join an existing Ray cluster (default: RAY_ADDRESS, else start a local Ray)")
+    parser.add_argument("--tracking-uri", help="MLflow tracking URI (overrides tracking.uri)")
+    parser.add_argument("--storage", help="Ray storage path or URI (overrides storage.path)")
+    parser.add_argument("--num-cpus", type=int, help="CPUs for a local Ray (default: all)")
+    parser.add_argument("--verbose", action="store_true", help="show Ray's and the workers' own logs")
+    parser.add_argument("--no-pretrain-cache", action="store_true",
+                        help="pretrain in every trial, even where an identical pretraining already finished")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="maskray", description="Ablation studies of masked video pretraining on Ray.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -222,16 +239,15 @@ def build_parser() -> argparse.ArgumentParser:
     v.set_defaults(func=cmd_validate)
 
     r = sub.add_parser("run", help="run a study: Tune trials of Ray Train pretraining and fine-tuning")
-    r.add_argument("study")
-    r.add_argument("--preset", help="a preset of the study file (e.g. paper: ViT-B, 16×224, the papers' epochs)")
-    r.add_argument("--address", help="join an existing Ray cluster (default: RAY_ADDRESS, else start a local Ray)")
-    r.add_argument("--tracking-uri", help="MLflow tracking URI (overrides tracking.uri)")
-    r.add_argument("--storage", help="Ray storage path or URI (overrides storage.path)")
-    r.add_argument("--num-cpus", type=int, help="CPUs for a local Ray (default: all)")
-    r.add_argument("--verbose", action="store_true", help="show Ray's and the workers' own logs")
-    r.add_argument("--no-pretrain-cache", action="store_true",
-                   help="pretrain in every trial, even where an identical pretraining already finished")
+    _run_args(r)
     r.set_defaults(func=cmd_run)
+
+    rs = sub.add_parser("resume", help="continue an interrupted study execution: finished trials are kept, "
+                                       "the others resume from their last checkpoint, in the same MLflow runs")
+    _run_args(rs)
+    rs.add_argument("--study-id", help="the execution to continue (default: the latest unfinished one)")
+    rs.add_argument("--retry-failed", action="store_true", help="also rerun the trials that failed")
+    rs.set_defaults(func=cmd_run)
 
     d = sub.add_parser("data", help="datasets: generate synthetic-actions, check a list")
     dsub = d.add_subparsers(dest="data_command", required=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 from orchestrator import cluster, pretrain_cache, tracking
 from orchestrator.errors import UserInputError
 from orchestrator.spec import StudySpec
-from orchestrator.study import Trial
+from orchestrator.study import Trial, config_hash
 from orchestrator.trial_driver import StudyContext, run_trial
 from trainables.fingerprint import code_fingerprint
 
@@ -67,9 +67,44 @@ def _extract_motion(trials: list[Trial], lists: dict[str, dict[str, str]]) -> No
         extract_lists(list(lists[root].values()))
 
 
+STUDY_HASH_TAG = "maskray.study_hash"
+STORAGE_TAG = "maskray.storage"
+
+
+def study_hash(trials: list[Trial]) -> str:
+    """What a resumed execution must match: every trial's key and resolved config."""
+    return config_hash([[t.key, t.config.model_dump(mode="json")] for t in trials], 16)
+
+
+def find_execution(spec: StudySpec, trials: list[Trial], tracking_uri: str | None, study_id: str | None) -> tuple[str, str]:
+    """(study id, storage path) of the execution `maskray resume` continues: the given one or
+    the latest unfinished one, refused when the study file no longer expands to its trials."""
+    uri = tracking.absolute_uri(tracking_uri or spec.tracking.uri)
+    name = spec.tracking.experiment or spec.name
+    client = tracking.client(uri)
+    experiment = client.get_experiment_by_name(name)
+    query = f"tags.`{tracking.ROLE_TAG}` = 'study'" + (f" and tags.`{tracking.STUDY_TAG}` = '{study_id}'" if study_id else "")
+    runs = client.search_runs([experiment.experiment_id], query, order_by=["attributes.start_time DESC"]) if experiment else []
+    runs = [r for r in runs if study_id or r.info.status != "FINISHED"]
+    if not runs:
+        what = f"execution {study_id!r}" if study_id else "unfinished execution"
+        raise UserInputError(f"study {name}", [f"no {what} of study {name!r} in {uri}"])
+    parent = runs[0]
+    found = parent.data.tags[tracking.STUDY_TAG]
+    if parent.data.tags.get(STUDY_HASH_TAG) != study_hash(trials):
+        raise UserInputError(f"study {name}", [
+            f"the study file no longer gives the trials of execution {found} (a changed sweep, preset or "
+            f"config): resuming would mix two studies; run it as a new execution with `maskray run`"])
+    return found, parent.data.tags[STORAGE_TAG]
+
+
 def run_study(spec: StudySpec, trials: list[Trial], study_file: str, address: str | None = None,
               tracking_uri: str | None = None, storage: str | None = None, num_cpus: int | None = None,
-              verbose: bool = False, reuse_pretraining: bool = True):
+              verbose: bool = False, reuse_pretraining: bool = True, resume_id: str | None = None,
+              retry_failed: bool = False):
+    """A new execution of the study, or with `resume_id` the interrupted one continued: Tune
+    restores its experiment (finished trials stay finished), each trial driver reattaches to
+    its MLflow run, and each Train run resumes from its latest checkpoint."""
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # Tune's own tables off: ProgressPrinter reports
     from ray import tune
 
@@ -81,7 +116,11 @@ def run_study(spec: StudySpec, trials: list[Trial], study_file: str, address: st
     storage_path = storage or spec.storage.path
     if "://" not in storage_path:
         storage_path = str(Path(storage_path).resolve())
-    study_id = f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    study_id = resume_id or f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    experiment_path = f"{storage_path.rstrip('/')}/{study_id}"
+    if resume_id and not tune.Tuner.can_restore(experiment_path):
+        raise UserInputError(f"study {spec.name}", [f"no Tune experiment of {study_id} under {storage_path} "
+                                                    f"(--storage where it ran)"])
 
     started_locally = cluster.connect(address, num_cpus, verbose)
     try:
@@ -92,7 +131,12 @@ def run_study(spec: StudySpec, trials: list[Trial], study_file: str, address: st
             "study.name": spec.name, "study.trials": len(trials), "study.seeds": spec.seeds,
             **{f"study.axis.{k}": v for k, v in spec.sweep.items()}})
         client = tracking.client(uri)
-        client.log_artifact(parent_id, study_file, "study")
+        if resume_id:
+            client.update_run(parent_id, status="RUNNING")
+        else:
+            client.set_tag(parent_id, STUDY_HASH_TAG, study_hash(trials))
+            client.set_tag(parent_id, STORAGE_TAG, storage_path)
+            client.log_artifact(parent_id, study_file, "study")
         r = spec.resources
         claims = pretrain_cache.start_claims(study_id) if reuse_pretraining else None
         context = StudyContext(study_id, uri, experiment_id, parent_id, storage_path, r.workers_per_trial,
@@ -107,31 +151,39 @@ def run_study(spec: StudySpec, trials: list[Trial], study_file: str, address: st
             for t in trials])}
         trainable = tune.with_resources(tune.with_parameters(run_trial, study=context),
                                         cluster.trial_driver_resources(r))
-        print(f"study {study_id}: {len(trials)} trials, MLflow {uri} (experiment {spec.tracking.experiment or spec.name}, "
-              f"parent run {parent_id})", flush=True)
-        tuner = tune.Tuner(
-            trainable, param_space=param_space,
-            tune_config=tune.TuneConfig(max_concurrent_trials=cluster.concurrent_trials(r),
-                                        scheduler=_scheduler(spec, trials),
-                                        trial_name_creator=_trial_name, trial_dirname_creator=_trial_name),
-            run_config=tune.RunConfig(name=study_id, storage_path=storage_path, verbose=0,
-                                      callbacks=[ProgressPrinter(len(trials))],
-                                      failure_config=tune.FailureConfig(max_failures=0)))
+        print(f"study {study_id}: {len(trials)} trials{' (resumed)' if resume_id else ''}, MLflow {uri} "
+              f"(experiment {spec.tracking.experiment or spec.name}, parent run {parent_id})", flush=True)
+        if resume_id:
+            # Tune's experiment state is a pickle: only ever restored from the study's own storage.
+            tuner = tune.Tuner.restore(experiment_path, trainable, resume_unfinished=True,
+                                       resume_errored=retry_failed, param_space=param_space)
+        else:
+            tuner = tune.Tuner(
+                trainable, param_space=param_space,
+                tune_config=tune.TuneConfig(max_concurrent_trials=cluster.concurrent_trials(r),
+                                            scheduler=_scheduler(spec, trials),
+                                            trial_name_creator=_trial_name, trial_dirname_creator=_trial_name),
+                run_config=tune.RunConfig(name=study_id, storage_path=storage_path, verbose=0,
+                                          callbacks=[ProgressPrinter(len(trials))],
+                                          failure_config=tune.FailureConfig(max_failures=0)))
         grid = tuner.fit()
-        asha = spec.scheduler.kind == "asha"
-        finished = all(r.error is None and ("finetune/test_top1" in (r.metrics or {}) or asha) for r in grid)
-        # Trials Tune stopped (ASHA, Ctrl-C) never reached their own set_terminated.
-        stopped = {r.config["trial"]["key"] for r in grid
-                   if asha and r.error is None and "finetune/test_top1" not in (r.metrics or {})}
-        for run in tracking.child_runs(uri, experiment_id, study_id, status="RUNNING"):
-            if run.data.tags.get("maskray.trial_key") in stopped:
-                client.set_tag(run.info.run_id, "maskray.stopped_by", "asha")
-            client.set_terminated(run.info.run_id, "KILLED")
-        client.set_terminated(parent_id, "FINISHED" if finished else "FAILED")
+        _close_runs(client, uri, experiment_id, study_id, parent_id, grid, spec.scheduler.kind == "asha")
         return study_id, parent_id, grid
     finally:
         if started_locally:
             cluster.shutdown()
+
+
+def _close_runs(client, uri: str, experiment_id: str, study_id: str, parent_id: str, grid, asha: bool) -> None:
+    finished = all(r.error is None and ("finetune/test_top1" in (r.metrics or {}) or asha) for r in grid)
+    # Trials Tune stopped (ASHA, Ctrl-C) never reached their own set_terminated.
+    stopped = {r.config["trial"]["key"] for r in grid
+               if asha and r.error is None and "finetune/test_top1" not in (r.metrics or {})}
+    for run in tracking.child_runs(uri, experiment_id, study_id, status="RUNNING"):
+        if run.data.tags.get("maskray.trial_key") in stopped:
+            client.set_tag(run.info.run_id, "maskray.stopped_by", "asha")
+        client.set_terminated(run.info.run_id, "KILLED")
+    client.set_terminated(parent_id, "FINISHED" if finished else "FAILED")
 
 
 def _scheduler(spec: StudySpec, trials: list[Trial]):

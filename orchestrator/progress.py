@@ -17,17 +17,20 @@ def _label(trial) -> str:
 class ProgressPrinter(Callback):
     def __init__(self, total_trials: int, stream=sys.stdout):
         self.total = total_trials
-        self.done = 0
-        self.failed = 0
         self.started = time.monotonic()
         self.stream = stream
 
-    def _say(self, text: str) -> None:
+    def setup(self, **info):
+        self.started = time.monotonic()       # also when a resumed study starts again
+
+    def _say(self, trials, text: str, ending=None) -> None:
+        """`ending`: the trial this line reports the end of (Tune may not have set its status yet)."""
         elapsed = time.monotonic() - self.started
-        print(f"[{elapsed:6.0f}s {self.done + self.failed}/{self.total} done] {text}", file=self.stream, flush=True)
+        ended = sum(t.status in ("TERMINATED", "ERROR") or t is ending for t in trials)
+        print(f"[{elapsed:6.0f}s {ended}/{self.total} done] {text}", file=self.stream, flush=True)
 
     def on_trial_start(self, iteration, trials, trial, **info):
-        self._say(f"{_label(trial)} started")
+        self._say(trials, f"{_label(trial)} started")
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
         stage = result.get("stage", "?")
@@ -42,13 +45,13 @@ class ProgressPrinter(Callback):
         else:
             detail = (f"loss {result.get('finetune/loss', float('nan')):.3f} "
                       f"val top-1 {result.get('finetune/top1', float('nan')):.1f}%")
-        self._say(f"{_label(trial)} {stage} {epoch} {detail}")
+        self._say(trials, f"{_label(trial)} {stage} {epoch} {detail}")
 
     def on_trial_complete(self, iteration, trials, trial, **info):
-        self.done += 1
         top1 = (trial.last_result or {}).get("finetune/test_top1")
-        self._say(f"{_label(trial)} finished" + (f": test top-1 {top1:.1f}%" if top1 is not None else ""))
+        self._say(trials, f"{_label(trial)} finished" + (f": test top-1 {top1:.1f}%" if top1 is not None else ""),
+                  ending=trial)
 
     def on_trial_error(self, iteration, trials, trial, **info):
-        self.failed += 1
-        self._say(f"{_label(trial)} FAILED (details in {trial.local_path or 'the Tune results'})")
+        self._say(trials, f"{_label(trial)} FAILED (details in {trial.local_path or 'the Tune results'})",
+                  ending=trial)

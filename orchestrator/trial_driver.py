@@ -48,6 +48,8 @@ def run_trial(param: dict, study: StudyContext) -> None:
     client = tracking.client(study.tracking_uri)
     if created:
         client.log_dict(run_id, trial["config"], "config/trial_config.json")
+    else:  # a resumed or retried trial: the same run goes on
+        client.update_run(run_id, status="RUNNING")
     reuse = {}
     if key and study.pretrain_claims is not None:
         source = pretrain_cache.acquire(study.pretrain_claims, study.tracking_uri, study.experiment_id, key,

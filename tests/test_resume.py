@@ -1,0 +1,114 @@
+"""Faults: the driver of a running study is killed (its whole process group: the local Ray
+goes with it); `maskray resume` finishes the study — the finished trial is not rerun, the
+interrupted one goes on from its last checkpoint, in the same MLflow runs, no step twice.
+
+The kill test takes minutes of real Ray on a 2-core machine: run it with `pytest -m faults`."""
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import maskray
+
+STUDY = """
+    name: resume
+    data: {{source: lists, root: {root}, num_classes: 8, num_frames: 8, sampling_rate: 2, input_size: 32,
+            loader_workers: 0}}
+    model: {{preset: nano, patch_size: 8}}
+    pretrain: {{enabled: false}}
+    finetune: {{epochs: 3, batch_size: 4, base_lr: 2.0e-2}}
+    sweep:
+      finetune.base_lr: [2.0e-2, 1.0e-2]
+    seeds: [0]
+    resources: {{workers_per_trial: 2, cpus_per_worker: 0.99, max_concurrent_trials: 1}}
+"""
+
+
+def history(client, run_id: str, key: str) -> list[int]:
+    return sorted(m.step for m in client.get_metric_history(run_id, key))
+
+
+def trial_runs(client):
+    exp = client.get_experiment_by_name("resume")
+    if exp is None:
+        return {}
+    runs = client.search_runs([exp.experiment_id], "tags.`maskray.role` = 'trial'")
+    return {r.data.tags["maskray.trial_key"]: r for r in runs}
+
+
+def kill_session(proc: subprocess.Popen) -> None:
+    """SIGKILL to the driver's process group, then to any process of its session that left
+    the group (Ray's own daemons): all of them started by this test."""
+    sid = os.getsid(proc.pid)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=60)
+    for pid in (int(p) for p in os.listdir("/proc") if p.isdigit()):
+        try:
+            if os.getsid(pid) == sid:
+                os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+@pytest.mark.slow
+@pytest.mark.faults
+def test_killed_driver_then_resume_finishes_without_duplicates(synth_root, tmp_path):
+    from mlflow.tracking import MlflowClient
+    study = tmp_path / "resume.yaml"
+    study.write_text(textwrap.dedent(STUDY.format(root=synth_root)))
+    exe = Path(sys.executable).parent / "maskray"
+    proc = subprocess.Popen([str(exe), "run", str(study), "--num-cpus", "2"], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    deadline = time.time() + 900
+    try:
+        while True:   # until t000 has finished and t001 has finished its first epoch
+            assert proc.poll() is None, proc.stdout.read().decode()[-3000:]
+            assert time.time() < deadline, "the study did not reach t001's first epoch in 15 minutes"
+            runs = trial_runs(client) if (tmp_path / "mlflow.db").exists() else {}
+            if "t001" in runs and runs["t000"].info.status == "FINISHED" and \
+                    history(client, runs["t001"].info.run_id, "finetune/top1"):
+                break
+            time.sleep(2)
+    finally:
+        kill_session(proc)
+    before = trial_runs(client)
+    assert before["t001"].info.status == "RUNNING"
+    t000_end = before["t000"].info.end_time
+
+    out = maskray("resume", str(study), "--num-cpus", "2", cwd=tmp_path, timeout=900)
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-4000:]
+    assert "(resumed)" in out.stdout and "t000 [" not in out.stdout.split("(resumed)")[1].split("\n\ntrial")[0]
+
+    after = trial_runs(client)
+    assert set(after) == {"t000", "t001"}                       # one MLflow run per trial, reattached
+    assert {r.info.run_id for r in after.values()} == {r.info.run_id for r in before.values()}
+    assert all(r.info.status == "FINISHED" for r in after.values())
+    assert after["t000"].info.end_time == t000_end              # the finished trial was not rerun
+    for run in after.values():
+        assert history(client, run.info.run_id, "finetune/top1") == [1, 2, 3]   # every epoch once
+    parents = client.search_runs([client.get_experiment_by_name("resume").experiment_id],
+                                 "tags.`maskray.role` = 'study'")
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+
+
+def test_resume_refuses_a_changed_study(synth_root, tmp_path):
+    """An execution is only continued by the study that started it."""
+    from mlflow.tracking import MlflowClient
+
+    from orchestrator import tracking
+    study = tmp_path / "resume.yaml"
+    study.write_text(textwrap.dedent(STUDY.format(root=synth_root)))
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    exp = tracking.ensure_experiment(uri, "resume", None)
+    parent = tracking.parent_run(uri, exp, "resume-20261125-000000", "resume-20261125-000000", {})
+    MlflowClient(uri).set_tag(parent, "maskray.study_hash", "0123456789abcdef")
+    MlflowClient(uri).set_tag(parent, "maskray.storage", str(tmp_path / "maskray_results"))
+    out = maskray("resume", str(study), cwd=tmp_path, timeout=120)
+    assert out.returncode == 2
+    assert "no longer gives the trials of execution resume-20261125-000000" in out.stderr
