@@ -32,7 +32,9 @@ def _format_table(header: list[str], rows: list[list[str]]) -> str:
 def cmd_validate(args) -> int:
     from orchestrator.study import study_presets
     spec, trials = _load(args.study, args.preset)
-    search = "grid" if spec.search.kind == "grid" else f"random {spec.search.num_samples} of the grid"
+    search = {"grid": "grid", "random": f"random {spec.search.num_samples} of the grid",
+              "optuna": f"optuna: {spec.search.num_samples} trials picked from these points by TPE on "
+                        f"{spec.search.metric}"}[spec.search.kind]
     print(f"study {spec.name}: {len(trials)} trials, {search} over {', '.join(spec.sweep) or '(no axes)'}"
           f" × seeds {spec.seeds}; scheduler {spec.scheduler.kind}")
     print(_trial_table(trials))

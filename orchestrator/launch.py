@@ -143,12 +143,13 @@ def run_study(spec: StudySpec, trials: list[Trial], study_file: str, address: st
                                r.cpus_per_worker, r.gpus_per_worker, r.max_failures, lists, claims,
                                local_ray=started_locally, placement=r.placement)
         code = code_fingerprint()
-        param_space = {"trial": tune.grid_search([
+        trial_params = [
             {"key": t.key, "trial_id": t.trial_id, "axes": t.axes, "config": t.config.model_dump(mode="json"),
              "pretrain_key": pretrain_cache.pretrain_key(t.config.model_dump(mode="json"), r.workers_per_trial,
                                                          lists[t.config.data.root], code),
              "tokenizer_dir": tokenizers.get(t.key)}
-            for t in trials])}
+            for t in trials]
+        param_space, search_alg, num_samples = _search(spec, trial_params)
         trainable = tune.with_resources(tune.with_parameters(run_trial, study=context),
                                         cluster.trial_driver_resources(r))
         print(f"study {study_id}: {len(trials)} trials{' (resumed)' if resume_id else ''}, MLflow {uri} "
@@ -161,10 +162,11 @@ def run_study(spec: StudySpec, trials: list[Trial], study_file: str, address: st
             tuner = tune.Tuner(
                 trainable, param_space=param_space,
                 tune_config=tune.TuneConfig(max_concurrent_trials=cluster.concurrent_trials(r),
-                                            scheduler=_scheduler(spec, trials),
+                                            scheduler=_scheduler(spec, trials), search_alg=search_alg,
+                                            num_samples=num_samples,
                                             trial_name_creator=_trial_name, trial_dirname_creator=_trial_name),
                 run_config=tune.RunConfig(name=study_id, storage_path=storage_path, verbose=0,
-                                          callbacks=[ProgressPrinter(len(trials))],
+                                          callbacks=[ProgressPrinter(num_samples if search_alg else len(trials))],
                                           failure_config=tune.FailureConfig(max_failures=0)))
         grid = tuner.fit()
         _close_runs(client, uri, experiment_id, study_id, parent_id, grid, spec.scheduler.kind == "asha")
@@ -184,6 +186,19 @@ def _close_runs(client, uri: str, experiment_id: str, study_id: str, parent_id: 
             client.set_tag(run.info.run_id, "maskray.stopped_by", "asha")
         client.set_terminated(run.info.run_id, "KILLED")
     client.set_terminated(parent_id, "FINISHED" if finished else "FAILED")
+
+
+def _search(spec: StudySpec, trial_params: list[dict]):
+    """(param space, search algorithm, num_samples): every trial once (grid, random), or
+    Optuna picking `num_samples` points of the validated grid."""
+    from ray import tune
+    if spec.search.kind != "optuna":
+        return {"trial": tune.grid_search(trial_params)}, None, 1
+    from orchestrator.optuna_search import PointSearch, index_space, points_by_index
+    os.environ["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"   # pretraining results lack the metric
+    s = spec.search
+    searcher = PointSearch(points_by_index(spec.sweep, trial_params), s.metric, s.mode, s.seed)
+    return index_space(spec.sweep), searcher, s.num_samples
 
 
 def _scheduler(spec: StudySpec, trials: list[Trial]):

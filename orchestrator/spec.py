@@ -265,22 +265,33 @@ class StorageConfig(Strict):
     path: str = "./maskray_results"
 
 
-class SearchConfig(Strict):
-    """grid: every combination of the sweep's values; random: `num_samples` of them drawn
-    without replacement (by `seed`). Either way each drawn point runs once per seed."""
-    kind: Literal["grid", "random"] = "grid"
-    num_samples: int | None = Field(None, ge=1)
-    seed: int = 0
-
-    @model_validator(mode="after")
-    def _random_needs_samples(self):
-        if self.kind == "random" and self.num_samples is None:
-            raise ValueError("search.kind 'random' needs search.num_samples")
-        return self
-
-
 SCHEDULER_METRICS = {"finetune/top1": "max", "finetune/top5": "max", "finetune/loss": "min",
                      "finetune/val_loss": "min", "pretrain/loss": "min", "pretrain/knn_top1": "max"}
+
+
+class SearchConfig(Strict):
+    """grid: every combination of the sweep's values; random: `num_samples` of them drawn
+    without replacement (by `seed`); either way each drawn point runs once per seed.
+    optuna: `num_samples` trials whose points Optuna's TPE sampler picks from the sweep's
+    values, each learning from the finished ones on `metric` (one seed)."""
+    kind: Literal["grid", "random", "optuna"] = "grid"
+    num_samples: int | None = Field(None, ge=1)
+    seed: int = 0
+    metric: str = Field("finetune/top1", description="optuna: the final result it optimizes")
+
+    @model_validator(mode="after")
+    def _samples_and_metric(self):
+        if self.kind in ("random", "optuna") and self.num_samples is None:
+            raise ValueError(f"search.kind {self.kind!r} needs search.num_samples")
+        if self.metric not in SCHEDULER_METRICS:
+            raise ValueError(f"search.metric {self.metric!r} is not reported; use one of "
+                             f"{', '.join(SCHEDULER_METRICS)}")
+        return self
+
+    @property
+    def mode(self) -> str:
+        return SCHEDULER_METRICS[self.metric]
+
 
 
 class SchedulerConfig(Strict):
@@ -318,6 +329,13 @@ class StudySpec(TrialSections):
                 raise ValueError(f"axis {path!r} is not a trial config path (sections: "
                                  f"{', '.join(TrialSections.model_fields)}; seeds are the 'seeds' list)")
         return v
+
+    @model_validator(mode="after")
+    def _optuna_runs_each_point_once(self):
+        if self.search.kind == "optuna" and len(self.seeds) > 1:
+            raise ValueError(f"search.kind 'optuna' runs each point it picks once: give one seed "
+                             f"(seeds = {self.seeds})")
+        return self
 
     def base_trial(self) -> dict[str, Any]:
         return self.model_dump(include=set(TrialSections.model_fields))

@@ -124,7 +124,7 @@ def _set_path(tree: dict[str, Any], dotted: str, value: Any) -> None:
 def _search_points(spec: StudySpec, source: str) -> list[tuple]:
     """The sweep's value combinations the search runs: all (grid) or a random subset."""
     points = list(itertools.product(*spec.sweep.values()))
-    if spec.search.kind == "grid":
+    if spec.search.kind in ("grid", "optuna"):   # optuna picks among all of them, all validated
         return points
     n = spec.search.num_samples
     if n > len(points):
