@@ -2,7 +2,7 @@
 cache (each pretraining done once, its encoder reused by the other fine-tuning) and with
 `--no-pretrain-cache` (every trial pretrains). Goal: ≥ 1.6× faster with identical results.
 
-    python benchmarks/pretrain_cache.py [--pretrain-epochs 4]"""
+    python benchmarks/pretrain_cache.py [--pretrain-epochs 4] [--clips-per-class 20]"""
 from __future__ import annotations
 
 import argparse
@@ -16,7 +16,7 @@ GOAL = 1.6
 STUDY = """
     name: {name}
     data: {{source: synthetic-actions, root: {root}, num_frames: 8, sampling_rate: 2, input_size: 32,
-            loader_workers: 0, cache_decoded_videos: true, synth: {{clips_per_class: 40, size: 64, frames: 16}}}}
+            loader_workers: 0, cache_decoded_videos: true, synth: {{clips_per_class: {clips}, size: 64, frames: 16}}}}
     model: {{preset: nano, patch_size: 8, tubelet_size: 2}}
     pretrain: {{epochs: {pretrain_epochs}, batch_size: 8, base_lr: 1.5e-2, warmup_epochs: 0.5,
                masking: {{strategy: tube, ratio: 0.9}}, target: normalized_pixel}}
@@ -33,14 +33,15 @@ COMPARED = ("pretrain/loss", "finetune/loss", "finetune/val_loss", "finetune/tes
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--pretrain-epochs", type=int, default=4)
+    ap.add_argument("--clips-per-class", type=int, default=20)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        root = make_dataset(tmp / "data")
+        root = make_dataset(tmp / "data", args.clips_per_class)
         seconds, runs = {}, {}
         for mode, extra in (("off", ("--no-pretrain-cache",)), ("on", ())):
             study = tmp / f"cache_{mode}.yaml"
-            study.write_text(textwrap.dedent(STUDY.format(name=f"cache-{mode}", root=root,
+            study.write_text(textwrap.dedent(STUDY.format(name=f"cache-{mode}", root=root, clips=args.clips_per_class,
                                                           pretrain_epochs=args.pretrain_epochs)))
             seconds[mode] = run_maskray(study, tmp, *extra)
             runs[mode] = trial_runs(tmp, f"cache-{mode}")
