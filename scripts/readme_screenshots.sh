@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The README's MLflow UI screenshots, taken in headless Chromium from a finished study.
+#   scripts/readme_screenshots.sh STUDY_DIR [EXPERIMENT] [STRATEGY]
+# STUDY_DIR holds the study's mlflow.db and mlartifacts/ (where `maskray run` ran).
+set -euo pipefail
+store=$(cd "$1" && pwd); experiment=${2:-masking_strategy}; strategy=${3:-tube}
+out=$(cd "$(dirname "$0")/.." && pwd)/docs
+port=5077
+browser=$(command -v chromium || command -v chromium-browser)
+flags=(--headless --no-sandbox --disable-gpu --disable-background-networking --hide-scrollbars --virtual-time-budget=20000)
+.venv/bin/maskray ui --tracking-uri "sqlite:///$store/mlflow.db" --artifacts-destination "$store/mlartifacts" \
+    --port $port > /dev/null 2>&1 &
+ui=$!
+trap 'kill $ui' EXIT
+for _ in $(seq 1 120); do curl -sf "http://127.0.0.1:$port/health" > /dev/null && break; sleep 1; done
+api="http://127.0.0.1:$port/api/2.0/mlflow"
+exp=$(curl -s "$api/experiments/get-by-name?experiment_name=$experiment" | python3 -c "import sys, json; print(json.load(sys.stdin)['experiment']['experiment_id'])")
+quote() { python3 -c "import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1]))" "$1"; }
+filter=$(quote "params.\`pretrain.masking.strategy\` = '$strategy'")
+"$browser" "${flags[@]}" --window-size=1500,900 --screenshot="$out/mlflow_runs_filtered.png" \
+    "http://127.0.0.1:$port/#/experiments/$exp/runs?searchFilter=$filter"
+runs=$(curl -s -X POST -H 'Content-Type: application/json' \
+    -d "{\"experiment_ids\": [\"$exp\"], \"filter\": \"tags.\`maskray.role\` = 'trial'\", \"max_results\": 50}" \
+    "$api/runs/search" | python3 -c "import sys, json; print(json.dumps([r['info']['run_id'] for r in json.load(sys.stdin)['runs']]))")
+"$browser" "${flags[@]}" --window-size=1500,1100 --screenshot="$out/mlflow_compare_parallel.png" \
+    "http://127.0.0.1:$port/#/compare-runs?runs=$(quote "$runs")&experiments=$(quote "[\"$exp\"]")"
