@@ -25,10 +25,11 @@ def main() -> None:
     lists = prepare_data(trials)
     rank = int(os.environ.get("RANK", "0"))
     rows = []
+    # One process group per trial, each on a TCP store of its own hosted by rank 0 (not
+    # torchrun's agent store, whose keys from the previous trial's group hang the next one).
+    os.environ["TORCHELASTIC_USE_AGENT_STORE"] = "False"
     base_port = int(os.environ.get("MASTER_PORT", "29500"))
     for i, trial in enumerate(trials):
-        # Each trial's process group rendezvouses on a port of its own: on the previous one a
-        # rank that finished first could join the store its peer is about to tear down (a hang).
         os.environ["MASTER_PORT"] = str(base_port + 1 + i)
         started = time.perf_counter()
         result = TorchTrainer(
