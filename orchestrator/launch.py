@@ -141,7 +141,7 @@ def run_study(spec: StudySpec, trials: list[Trial], study_file: str, address: st
         claims = pretrain_cache.start_claims(study_id) if reuse_pretraining else None
         context = StudyContext(study_id, uri, experiment_id, parent_id, storage_path, r.workers_per_trial,
                                r.cpus_per_worker, r.gpus_per_worker, r.max_failures, lists, claims,
-                               local_ray=started_locally, placement=r.placement)
+                               placement=r.placement)
         code = code_fingerprint()
         trial_params = [
             {"key": t.key, "trial_id": t.trial_id, "axes": t.axes, "config": t.config.model_dump(mode="json"),

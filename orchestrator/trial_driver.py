@@ -23,7 +23,6 @@ class StudyContext:
     max_failures: int
     lists: dict                     # data root → {"train": path, "val": path, "test": path}
     pretrain_claims: Any = None     # the study's PretrainClaims actor; None: no pretraining reuse
-    local_ray: bool = False         # a Ray started for this study (it ends with the driver)
     placement: str = "pack"         # a trial's workers: PACK or SPREAD over nodes
 
 
@@ -64,7 +63,7 @@ def run_trial(param: dict, study: StudyContext) -> None:
     lists = study.lists[trial["config"]["data"]["root"]]
     use_gpu = study.gpus_per_worker > 0
     trainer = LeanTorchTrainer(
-        run_trial_worker, local_ray=study.local_ray,
+        run_trial_worker,
         train_loop_config={"trial": trial["config"], "run_id": run_id, "tracking_uri": study.tracking_uri,
                            "cpus_per_worker": study.cpus_per_worker, **reuse,
                            "submitted_at": time.time(),  # → timing/worker_group_start_s
