@@ -181,10 +181,15 @@ def _close_runs(client, uri: str, experiment_id: str, study_id: str, parent_id: 
     # Trials Tune stopped (ASHA, Ctrl-C) never reached their own set_terminated.
     stopped = {r.config["trial"]["key"] for r in grid
                if asha and r.error is None and "finetune/test_top1" not in (r.metrics or {})}
+    # A trial that reached its last epoch can still be stopped by ASHA (its last result is at
+    # max_t) before its driver closes the MLflow run: it finished all the same.
+    completed = {r.config["trial"]["key"] for r in grid
+                 if r.error is None and "finetune/test_top1" in (r.metrics or {})}
     for run in tracking.child_runs(uri, experiment_id, study_id, status="RUNNING"):
-        if run.data.tags.get("maskray.trial_key") in stopped:
+        key = run.data.tags.get("maskray.trial_key")
+        if key in stopped:
             client.set_tag(run.info.run_id, "maskray.stopped_by", "asha")
-        client.set_terminated(run.info.run_id, "KILLED")
+        client.set_terminated(run.info.run_id, "FINISHED" if key in completed else "KILLED")
     client.set_terminated(parent_id, "FINISHED" if finished else "FAILED")
 
 
