@@ -10,24 +10,13 @@ import json
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 from pathlib import Path
 
-from study_timing import make_dataset, run_maskray, trial_runs
+from study_timing import laptop_study, make_dataset, run_maskray, trial_runs
 
 GOAL = 0.10
-STUDY = """
-    name: orchestration
-    data: {{source: synthetic-actions, root: {root}, num_frames: 8, sampling_rate: 2, input_size: 32,
-            loader_workers: 0, cache_decoded_videos: true, synth: {{clips_per_class: 40, size: 64, frames: 16}}}}
-    model: {{preset: nano, patch_size: 8, tubelet_size: 2}}
-    pretrain: {{epochs: 1, batch_size: 8, base_lr: 1.5e-2, warmup_epochs: 0.5,
-               masking: {{strategy: tube, ratio: 0.9}}, target: normalized_pixel}}
-    finetune: {{epochs: {finetune_epochs}, batch_size: 8, base_lr: 2.4e-2, warmup_epochs: 1, layer_decay: 1.0}}
-    seeds: {seeds}
-    resources: {{workers_per_trial: 2, cpus_per_worker: 0.99, max_concurrent_trials: 1}}
-"""
+
 
 
 def main() -> None:
@@ -39,8 +28,8 @@ def main() -> None:
         tmp = Path(tmp)
         root = make_dataset(tmp / "data")
         study = tmp / "orchestration.yaml"
-        study.write_text(textwrap.dedent(STUDY.format(root=root, finetune_epochs=args.finetune_epochs,
-                                                      seeds=list(range(args.trials)))))
+        study.write_text(laptop_study("orchestration", root, 40, 1, args.finetune_epochs,
+                                      f"seeds: {list(range(args.trials))}\n"))
         started = time.perf_counter()
         plain = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
                                 "--master_addr", "127.0.0.1", "--master_port", "29531",

@@ -7,25 +7,15 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import textwrap
 from pathlib import Path
 
-from study_timing import make_dataset, run_maskray, trial_runs
+from study_timing import laptop_study, make_dataset, run_maskray, trial_runs
 
 GOAL = 1.6
-STUDY = """
-    name: {name}
-    data: {{source: synthetic-actions, root: {root}, num_frames: 8, sampling_rate: 2, input_size: 32,
-            loader_workers: 0, cache_decoded_videos: true, synth: {{clips_per_class: {clips}, size: 64, frames: 16}}}}
-    model: {{preset: nano, patch_size: 8, tubelet_size: 2}}
-    pretrain: {{epochs: {pretrain_epochs}, batch_size: 8, base_lr: 1.5e-2, warmup_epochs: 0.5,
-               masking: {{strategy: tube, ratio: 0.9}}, target: normalized_pixel}}
-    finetune: {{epochs: 2, batch_size: 8, base_lr: 2.4e-2, warmup_epochs: 1, layer_decay: 1.0}}
-    sweep:
-      pretrain.masking.ratio: [0.75, 0.9]
-      finetune.base_lr: [2.4e-2, 1.2e-2]
-    seeds: [0]
-    resources: {{workers_per_trial: 2, cpus_per_worker: 0.99, max_concurrent_trials: 1}}
+SWEEP = """sweep:
+  pretrain.masking.ratio: [0.75, 0.9]
+  finetune.base_lr: [2.4e-2, 1.2e-2]
+seeds: [0]
 """
 COMPARED = ("pretrain/loss", "finetune/loss", "finetune/val_loss", "finetune/test_top1", "finetune/test_loss")
 
@@ -41,8 +31,7 @@ def main() -> None:
         seconds, runs = {}, {}
         for mode, extra in (("off", ("--no-pretrain-cache",)), ("on", ())):
             study = tmp / f"cache_{mode}.yaml"
-            study.write_text(textwrap.dedent(STUDY.format(name=f"cache-{mode}", root=root, clips=args.clips_per_class,
-                                                          pretrain_epochs=args.pretrain_epochs)))
+            study.write_text(laptop_study(f"cache-{mode}", root, args.clips_per_class, args.pretrain_epochs, 2, SWEEP))
             seconds[mode] = run_maskray(study, tmp, *extra)
             runs[mode] = trial_runs(tmp, f"cache-{mode}")
 

@@ -16,6 +16,21 @@ def make_dataset(root: Path, clips_per_class: int = 40) -> Path:
     return root
 
 
+def laptop_study(name: str, root: Path, clips_per_class: int, pretrain_epochs: int, finetune_epochs: int,
+                 rest: str) -> str:
+    """The benchmarks' study: nano ViT on synthetic-actions, 2 DDP workers, one trial at a
+    time; `rest` adds the sweep and seeds."""
+    return f"""name: {name}
+data: {{source: synthetic-actions, root: {root}, num_frames: 8, sampling_rate: 2, input_size: 32,
+       loader_workers: 0, cache_decoded_videos: true, synth: {{clips_per_class: {clips_per_class}, size: 64, frames: 16}}}}
+model: {{preset: nano, patch_size: 8, tubelet_size: 2}}
+pretrain: {{epochs: {pretrain_epochs}, batch_size: 8, base_lr: 1.5e-2, warmup_epochs: 0.5,
+           masking: {{strategy: tube, ratio: 0.9}}, target: normalized_pixel}}
+finetune: {{epochs: {finetune_epochs}, batch_size: 8, base_lr: 2.4e-2, warmup_epochs: 1, layer_decay: 1.0}}
+resources: {{workers_per_trial: 2, cpus_per_worker: 0.99, max_concurrent_trials: 1}}
+{rest}"""
+
+
 def run_maskray(study: Path, cwd: Path, *extra: str) -> float:
     """Wall seconds of `maskray run STUDY` (fails loudly if the study fails)."""
     started = time.perf_counter()

@@ -8,9 +8,9 @@ from pathlib import Path
 from orchestrator import cluster, pretrain_cache, tracking
 from orchestrator.errors import UserInputError
 from orchestrator.spec import StudySpec
-from orchestrator.study import Trial, config_hash
+from orchestrator.study import Trial
 from orchestrator.trial_driver import StudyContext, run_trial
-from trainables.fingerprint import code_fingerprint
+from trainables.fingerprint import code_fingerprint, config_hash, file_digest
 
 
 def prepare_data(trials: list[Trial]) -> dict[str, dict[str, str]]:
@@ -143,12 +143,14 @@ def run_study(spec: StudySpec, trials: list[Trial], study_file: str, address: st
                                r.cpus_per_worker, r.gpus_per_worker, r.max_failures, lists, claims,
                                placement=r.placement)
         code = code_fingerprint()
-        trial_params = [
-            {"key": t.key, "trial_id": t.trial_id, "axes": t.axes, "config": t.config.model_dump(mode="json"),
-             "pretrain_key": pretrain_cache.pretrain_key(t.config.model_dump(mode="json"), r.workers_per_trial,
-                                                         lists[t.config.data.root], code),
-             "tokenizer_dir": tokenizers.get(t.key)}
-            for t in trials]
+        digests = {root: {split: file_digest(path) for split, path in paths.items()} for root, paths in lists.items()}
+        trial_params = []
+        for t in trials:
+            config = t.config.model_dump(mode="json")
+            trial_params.append({
+                "key": t.key, "trial_id": t.trial_id, "axes": t.axes, "config": config,
+                "pretrain_key": pretrain_cache.pretrain_key(config, r.workers_per_trial, digests[t.config.data.root], code),
+                "tokenizer_dir": tokenizers.get(t.key)})
         param_space, search_alg, num_samples = _search(spec, trial_params)
         trainable = tune.with_resources(tune.with_parameters(run_trial, study=context),
                                         cluster.trial_driver_resources(r))
@@ -177,19 +179,19 @@ def run_study(spec: StudySpec, trials: list[Trial], study_file: str, address: st
 
 
 def _close_runs(client, uri: str, experiment_id: str, study_id: str, parent_id: str, grid, asha: bool) -> None:
-    finished = all(r.error is None and ("finetune/test_top1" in (r.metrics or {}) or asha) for r in grid)
-    # Trials Tune stopped (ASHA, Ctrl-C) never reached their own set_terminated.
-    stopped = {r.config["trial"]["key"] for r in grid
-               if asha and r.error is None and "finetune/test_top1" not in (r.metrics or {})}
-    # A trial that reached its last epoch can still be stopped by ASHA (its last result is at
-    # max_t) before its driver closes the MLflow run: it finished all the same.
-    completed = {r.config["trial"]["key"] for r in grid
-                 if r.error is None and "finetune/test_top1" in (r.metrics or {})}
+    """Closes the runs Tune stopped before their drivers did (ASHA, Ctrl-C): FINISHED when the
+    trial completed (ASHA may stop a trial at its last epoch), else KILLED."""
+    results = {r.config["trial"]["key"]: r for r in grid}
+
+    def completed(r) -> bool:
+        return r.error is None and "finetune/test_top1" in (r.metrics or {})
     for run in tracking.child_runs(uri, experiment_id, study_id, status="RUNNING"):
-        key = run.data.tags.get("maskray.trial_key")
-        if key in stopped:
+        r = results.get(run.data.tags.get("maskray.trial_key"))
+        done = r is not None and completed(r)
+        if asha and r is not None and r.error is None and not done:
             client.set_tag(run.info.run_id, "maskray.stopped_by", "asha")
-        client.set_terminated(run.info.run_id, "FINISHED" if key in completed else "KILLED")
+        client.set_terminated(run.info.run_id, "FINISHED" if done else "KILLED")
+    finished = all(completed(r) or (asha and r.error is None) for r in grid)
     client.set_terminated(parent_id, "FINISHED" if finished else "FAILED")
 
 

@@ -12,12 +12,10 @@ encoder made by the old one). Within a study execution a small Ray actor hands o
 owner per key, so concurrent trials wait for the owner instead of pretraining twice."""
 from __future__ import annotations
 
-import hashlib
 import time
-from pathlib import Path
 
 from orchestrator import tracking
-from orchestrator.study import config_hash
+from trainables.fingerprint import config_hash
 
 KEY_TAG = "maskray.pretrain_key"
 DONE_TAG = "maskray.pretrain_done"
@@ -25,17 +23,14 @@ REUSED_TAG = "maskray.pretrain_reused_from"
 POLL_S = 5.0
 
 
-def _file_digest(path: str) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
-
-
-def pretrain_key(config: dict, workers: int, lists: dict[str, str], code: str) -> str | None:
-    """The cache key of a trial's pretraining (None when the trial does not pretrain)."""
+def pretrain_key(config: dict, workers: int, list_digests: dict[str, str], code: str) -> str | None:
+    """The cache key of a trial's pretraining (None when the trial does not pretrain);
+    `list_digests`: split → content digest of its list file."""
     if not config["pretrain"]["enabled"]:
         return None
     return config_hash({"data": config["data"], "model": config["model"], "pretrain": config["pretrain"],
                         "seed": config["seed"], "workers": workers, "code": code,
-                        "lists": {split: _file_digest(path) for split, path in sorted(lists.items())}}, 24)
+                        "lists": list_digests}, 24)
 
 
 def find_source(uri: str, experiment_id: str, key: str):

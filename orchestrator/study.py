@@ -2,9 +2,7 @@
 from __future__ import annotations
 
 import copy
-import hashlib
 import itertools
-import json
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +13,7 @@ from pydantic import ValidationError
 
 from orchestrator.errors import UserInputError
 from orchestrator.spec import StudySpec, TrialConfig
+from trainables.fingerprint import config_hash
 
 
 @dataclass(frozen=True)
@@ -36,11 +35,6 @@ class Trial:
 def axes_label(axes: dict[str, Any]) -> str:
     """`ratio=0.9 strategy=tube seed=0`: each axis by the last part of its path."""
     return " ".join(f"{path.rsplit('.', 1)[-1]}={value}" for path, value in axes.items())
-
-
-def config_hash(obj: Any, length: int = 12) -> str:
-    blob = json.dumps(obj, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(blob.encode()).hexdigest()[:length]
 
 
 def _format_errors(err: ValidationError, prefix: str = "") -> list[str]:

@@ -4,7 +4,7 @@ import textwrap
 
 from orchestrator.pretrain_cache import pretrain_key
 from orchestrator.study import expand_trials, load_study
-from trainables.fingerprint import code_fingerprint
+from trainables.fingerprint import code_fingerprint, file_digest
 
 STUDY = """
     name: cache
@@ -27,18 +27,21 @@ def test_key_is_shared_across_finetuning_axes_only(tmp_path):
         lists[split] = str(tmp_path / f"{split}.csv")
         (tmp_path / f"{split}.csv").write_text(f"a.mp4 {len(split)}\n")
     code = code_fingerprint()
+
+    def digests():
+        return {split: file_digest(path) for split, path in lists.items()}
     trials = expand_trials(load_study(study))
     keys = {}
     for t in trials:
-        key = pretrain_key(t.config.model_dump(mode="json"), 2, lists, code)
+        key = pretrain_key(t.config.model_dump(mode="json"), 2, digests(), code)
         keys.setdefault(key, set()).add((t.axes["pretrain.masking.ratio"], t.axes["seed"]))
     assert len(trials) == 8 and len(keys) == 4                 # 2 ratios × 2 seeds
     assert all(len(group) == 1 for group in keys.values())     # each key: one ratio and one seed
 
     config = trials[0].config.model_dump(mode="json")
-    key = pretrain_key(config, 2, lists, code)
-    assert pretrain_key(config, 1, lists, code) != key          # DDP world size changes the batches
-    assert pretrain_key(config, 2, lists, "other-code") != key
+    key = pretrain_key(config, 2, digests(), code)
+    assert pretrain_key(config, 1, digests(), code) != key          # DDP world size changes the batches
+    assert pretrain_key(config, 2, digests(), "other-code") != key
     (tmp_path / "train.csv").write_text("b.mp4 0\n")
-    assert pretrain_key(config, 2, lists, code) != key          # a changed list
-    assert pretrain_key(config | {"pretrain": config["pretrain"] | {"enabled": False}}, 2, lists, code) is None
+    assert pretrain_key(config, 2, digests(), code) != key          # a changed list
+    assert pretrain_key(config | {"pretrain": config["pretrain"] | {"enabled": False}}, 2, digests(), code) is None

@@ -1,10 +1,22 @@
-"""A hash of trainables/' own source: caches of things trainables computes (pretrained
-encoders, tokenizers) are keyed on it, so edited code never reuses a stale result."""
+"""Content hashes: of configs, of files, and of trainables/' own source — caches of things
+trainables computes (pretrained encoders, tokenizers) are keyed on the last, so edited code
+never reuses a stale result."""
 from __future__ import annotations
 
 import hashlib
+import json
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
+
+
+def config_hash(obj: Any, length: int = 12) -> str:
+    blob = json.dumps(obj, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:length]
+
+
+def file_digest(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
 
 
 @lru_cache(maxsize=1)

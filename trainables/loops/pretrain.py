@@ -24,9 +24,7 @@ class ReconstructionLoss:
     def __init__(self, model, weights: dict[str, float], tubelet: int, patch: int, w: Worker,
                  tokenizer_dir: str | None = None):
         self.model, self.weights, self.tubelet, self.patch, self.w = model, weights, tubelet, patch, w
-        self.targets = {name: get_target(name) for name in weights}
-        self.targets = {name: t.bind(tokenizer_dir, w.device) if t.needs_tokenizer else t
-                        for name, t in self.targets.items()}
+        self.targets = {name: get_target(name).bind(tokenizer_dir, w.device) for name in weights}
         self.mean, self.std = IMAGENET_MEAN.to(w.device), IMAGENET_STD.to(w.device)
 
     def __call__(self, batch: dict) -> torch.Tensor:

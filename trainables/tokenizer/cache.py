@@ -3,7 +3,6 @@ dataset under `.tokenizers/<key>/` by a content hash of the training list, every
 shapes the clips and tokens, the tokenizer config and the trainables source."""
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -16,7 +15,7 @@ from torch.utils.data import DataLoader
 
 from trainables.data.clips import IMAGENET_MEAN, IMAGENET_STD, ClipDataset, collate_clips
 from trainables.data.lists import read_list
-from trainables.fingerprint import code_fingerprint
+from trainables.fingerprint import code_fingerprint, config_hash, file_digest
 from trainables.targets.pixel import tubelet_pixels
 from trainables.tokenizer.vq import PatchVQ
 
@@ -26,10 +25,9 @@ CLIP_FIELDS = ("source", "num_frames", "sampling_rate", "segment_sampling", "inp
 
 
 def tokenizer_key(train_list: str, data_cfg, tubelet: int, patch: int, tok_cfg) -> str:
-    blob = json.dumps({"list": hashlib.sha256(Path(train_list).read_bytes()).hexdigest(),
-                       "data": {f: getattr(data_cfg, f) for f in CLIP_FIELDS}, "tubelet": tubelet, "patch": patch,
-                       "tokenizer": tok_cfg.model_dump(mode="json"), "code": code_fingerprint()}, sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+    return config_hash({"list": file_digest(train_list), "data": {f: getattr(data_cfg, f) for f in CLIP_FIELDS},
+                        "tubelet": tubelet, "patch": patch, "tokenizer": tok_cfg.model_dump(mode="json"),
+                        "code": code_fingerprint()}, 16)
 
 
 def tokenizer_dir(train_list: str, key: str) -> Path:
