@@ -4,7 +4,7 @@ optional torch.compile) on batches copied from pinned memory with non-blocking c
 and reports clips/s and model FLOPs utilisation (FLOPs counted by torch.utils.flop_counter
 on one real step ÷ the device's dense bf16 peak). Goal: MFU ≥ 40 % on one H100.
 
-    python benchmarks/gpu_pretrain.py [--batch 32] [--steps 20] [--compile]
+    python benchmarks/gpu_pretrain.py [--batch 32] [--steps 20] [--compile] [--profile]
 
 Without a GPU it runs the same code at nano scale on the CPU (autocast off) so the path
 stays exercised, and reports the MFU goal as not measured."""
@@ -56,11 +56,24 @@ def pinned_batches(cfg: TrialConfig, batch: int, count: int, pin: bool) -> list[
     return out
 
 
+def print_profile(step, batches: list[dict], gpu: bool) -> None:
+    from torch.profiler import ProfilerActivity, profile
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if gpu else [])
+    with profile(activities=activities) as prof:
+        for b in batches[:3]:
+            step(b)
+        if gpu:
+            torch.cuda.synchronize()
+    key = "self_cuda_time_total" if gpu else "self_cpu_time_total"
+    print(prof.key_averages().table(sort_by=key, row_limit=20, max_name_column_width=60))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--batch", type=int, default=None, help="clips per step (default: 32 on GPU, 4 on CPU)")
     ap.add_argument("--steps", type=int, default=None, help="timed steps (default: 20 on GPU, 5 on CPU)")
     ap.add_argument("--compile", action="store_true", help="torch.compile the model first")
+    ap.add_argument("--profile", action="store_true", help="also print the kernels that take the most GPU time")
     ap.add_argument("--peak-tflops", type=float, help="the device's dense bf16 peak (default: from its name)")
     args = ap.parse_args()
     gpu = torch.cuda.is_available()
@@ -103,6 +116,8 @@ def main() -> None:
           f"precision {w.precision}, fused AdamW {gpu}, compile {args.compile}")
     print(f"{clips_per_s:.1f} clips/s, {flops_per_step / batch / 1e9:.3g} GFLOPs per clip (fwd+bwd), "
           f"{achieved:.3g} TFLOP/s achieved")
+    if args.profile:
+        print_profile(step, batches, gpu)
     peak = args.peak_tflops or (peak_tflops(name) if gpu else None)
     if peak is None:
         print("no GPU (or an unknown one: pass --peak-tflops): the path ran, MFU was not measured")

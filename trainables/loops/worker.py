@@ -1,5 +1,7 @@
 """What both training loops do inside a Ray Train worker: set-up, sharded loaders,
-cross-worker sums, checkpoints, and the learning-rate schedule."""
+cross-worker sums, checkpoints, and the learning-rate schedule. Ray is imported where it is
+used, so a loop's step (Worker, autocast, losses) also runs where Ray is not installed: the
+GPU benchmark runs on a bare CUDA machine."""
 from __future__ import annotations
 
 import math
@@ -9,8 +11,6 @@ import tempfile
 from dataclasses import dataclass
 
 import numpy as np
-import ray.train
-import ray.train.torch
 import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, DistributedSampler, Sampler
@@ -44,6 +44,8 @@ class Worker:
 
 
 def start_worker(loop_config: dict, cpus_per_worker: float, seed: int, precision: str = "auto") -> Worker:
+    import ray.train.torch
+
     torch.set_num_threads(max(1, int(cpus_per_worker)))
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
@@ -57,6 +59,8 @@ def start_worker(loop_config: dict, cpus_per_worker: float, seed: int, precision
 
 def prepare(model: torch.nn.Module, compile_model: bool) -> torch.nn.Module:
     """DDP-wrapped (and compiled, when asked) for this worker's device."""
+    import ray.train.torch
+
     if compile_model:
         model = torch.compile(model)
     return ray.train.torch.prepare_model(model)
@@ -137,6 +141,8 @@ def lr_at(step: int, total_steps: int, warmup_steps: int, peak: float, floor: fl
 def report(metrics: dict, state: dict | None, w: Worker) -> None:
     """Every rank reports; rank 0 attaches the checkpoint (a state dict, loaded weights_only)
     and then logs the epoch's metrics to MLflow, so a restarted epoch is never logged twice."""
+    import ray.train
+
     if w.is_main and state is not None:
         with tempfile.TemporaryDirectory() as tmp:
             torch.save(state, os.path.join(tmp, CHECKPOINT_FILE))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import partial
 
 import torch
+import torch.nn.functional as F
 from timm.models.vision_transformer import Block
 from torch import nn
 
@@ -55,6 +56,14 @@ class VideoViT(nn.Module):
     def num_tokens(self) -> int:
         return self.pos_embed.shape[1]
 
+    def patchify(self, video: torch.Tensor) -> torch.Tensor:
+        """(B, 3, T, H, W) → (B, N, 3·t·p·p), tokens in (t, h, w) order, values in the
+        Conv3d weight's (c, t, p, p) order."""
+        b, c, t, h, w = video.shape
+        tt, p = self.tubelet_size, self.patch_size
+        x = video.reshape(b, c, t // tt, tt, h // p, p, w // p, p)
+        return x.permute(0, 2, 4, 6, 1, 3, 5, 7).reshape(b, -1, c * tt * p * p)
+
     def forward(self, video: torch.Tensor, mask: torch.Tensor | None = None,
                 dropout: TokenDropout | None = None) -> torch.Tensor:
         """video (B, 3, T, H, W); mask (B, N) bool, True = masked → (B, N_visible, dim).
@@ -63,13 +72,17 @@ class VideoViT(nn.Module):
 
     def forward_with_positions(self, video, mask=None, dropout: TokenDropout | None = None):
         """→ (tokens, their positions in the full grid after each block: list of (B, N_l))."""
-        tokens = self.patch_embed(video).flatten(2).transpose(1, 2)
-        tokens = tokens + self.pos_embed.to(tokens.dtype)
-        b = tokens.shape[0]
-        positions = torch.arange(tokens.shape[1], device=tokens.device).expand(b, -1)
-        if mask is not None:
-            tokens = gather_visible(tokens, mask)
+        b = video.shape[0]
+        patches = self.patchify(video)
+        pos = self.pos_embed.expand(b, -1, -1)
+        positions = torch.arange(patches.shape[1], device=video.device).expand(b, -1)
+        if mask is not None:   # embed the visible tubelets only
+            patches, pos = gather_visible(patches, mask), gather_visible(pos, mask)
             positions = positions[~mask].reshape(b, -1)
+        # the Conv3d's weights applied as one matrix product: it has stride = kernel, and
+        # cuDNN's 3-D convolution is slow on that shape (and would embed the masked tubelets too)
+        tokens = F.linear(patches, self.patch_embed.weight.flatten(1), self.patch_embed.bias)
+        tokens = tokens + pos.to(tokens.dtype)
         n_key = 0
         if dropout is not None:
             if mask is not None:
