@@ -49,7 +49,7 @@ def pinned_batches(cfg: TrialConfig, batch: int, count: int, pin: bool) -> list[
     d = cfg.data
     out = []
     for _ in range(count):
-        clip = torch.randn(batch, 3, d.num_frames, d.input_size, d.input_size)
+        clip = torch.randint(0, 256, (batch, 3, d.num_frames, d.input_size, d.input_size), dtype=torch.uint8)
         mask = torch.from_numpy(np.stack([strategy.sample(cfg.pretrain.masking, cfg.token_grid, rng, train=True)
                                           for _ in range(batch)]))
         out.append({"clip": clip.pin_memory() if pin else clip, "mask": mask.pin_memory() if pin else mask})

@@ -53,7 +53,7 @@ def _mask_of_video(masking, grid, seed: int, train: bool, video: str):
     from pathlib import Path
 
     from orchestrator.spec import DataConfig
-    from trainables.data.clips import IMAGENET_MEAN, IMAGENET_STD, ClipDataset
+    from trainables.data.clips import ClipDataset
     t, h, w = grid
     if h != w:
         raise UserInputError("--grid", [f"clips are square crops: with --video use H == W (got {h},{w})"])
@@ -65,7 +65,7 @@ def _mask_of_video(masking, grid, seed: int, train: bool, video: str):
     sample = dataset.samples(0)[0]
     if "clip" not in sample:
         raise UserInputError("--video", [f"{video} cannot be decoded: {sample['error']}"])
-    frames = (sample["clip"] * IMAGENET_STD + IMAGENET_MEAN).clamp(0, 1).permute(1, 2, 3, 0).numpy()
+    frames = sample["clip"].permute(1, 2, 3, 0).float().div(255).numpy()
     return sample["mask"].numpy().reshape(grid), {"frames": frames, "path": video}
 
 

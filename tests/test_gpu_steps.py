@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from orchestrator.spec import TrialConfig
+from trainables.data.clips import model_input
 from trainables.loops.epoch import adamw, decay_groups
 from trainables.loops.pretrain import ReconstructionLoss
 from trainables.loops.worker import Worker, all_sum
@@ -31,10 +32,10 @@ def batch(cfg: TrialConfig, masking, n: int = 8) -> dict:
     mask = np.stack([get_strategy(masking.strategy).sample(masking, cfg.token_grid, rng, train=True)
                      for _ in range(n)])
     d = cfg.data
-    # smooth clips (upsampled 4×4 noise), so masked tokens are predictable from visible ones
-    coarse = torch.randn(n, 3, d.num_frames, 4, 4)
+    # smooth uint8 clips (upsampled 4×4 noise), so masked tokens are predictable from visible ones
+    coarse = torch.rand(n, 3, d.num_frames, 4, 4)
     clip = F.interpolate(coarse, size=(d.num_frames, d.input_size, d.input_size), mode="trilinear")
-    return {"clip": clip.pin_memory(),
+    return {"clip": clip.mul(255).round().to(torch.uint8).pin_memory(),
             "mask": torch.from_numpy(mask).pin_memory(), "label": torch.arange(n) % 4}
 
 
@@ -66,7 +67,7 @@ def test_pretraining_step_trains_in_bf16(targets):
     loss_fn = ReconstructionLoss(model, cfg.pretrain.loss_weights, cfg.model.tubelet_size, cfg.model.patch_size, w)
     b = batch(cfg, cfg.pretrain.masking)
     with w.autocast():
-        predictions = model(b["clip"].cuda(), b["mask"].cuda())
+        predictions = model(model_input(b["clip"], w.device), b["mask"].cuda())
     assert all(p.dtype == torch.bfloat16 for p in predictions.values())
     losses = train(model, lambda: loss_fn(b), steps=50, lr=1e-3)
     assert all(np.isfinite(losses)) and losses[-1] < 0.85 * losses[0], losses
@@ -84,7 +85,7 @@ def test_masked_finetuning_with_reconstruction_trains_under_ddp_over_nccl(tmp_pa
         b = batch(cfg, cfg.finetune.masking)
 
         def loss_fn():
-            video, mask = b["clip"].cuda(non_blocking=True), b["mask"].cuda(non_blocking=True)
+            video, mask = model_input(b["clip"], w.device), b["mask"].cuda(non_blocking=True)
             with w.autocast():
                 logits, predictions = model(video, mask, reconstruct=True)
             return (F.cross_entropy(logits.float(), b["label"].cuda())

@@ -8,7 +8,7 @@ import tempfile
 import numpy as np
 import torch
 
-from trainables.data.clips import IMAGENET_MEAN, IMAGENET_STD
+from trainables.data.clips import normalize
 from trainables.masking import get_strategy
 
 
@@ -58,7 +58,7 @@ def mask_rows(sample: dict, masking, grid, model=None) -> list[tuple[str, np.nda
     was_training = encoder.training
     encoder.eval()
     with torch.no_grad():
-        _, kept = encoder.forward_with_positions(sample["clip"][None], None, model.token_dropout)
+        _, kept = encoder.forward_with_positions(normalize(sample["clip"][None]), None, model.token_dropout)
     encoder.train(was_training)
     rows = []
     for layer in model.token_dropout.layers:
@@ -80,7 +80,7 @@ def log_mask_picture(dataset, cfg, log, stage: str, model=None) -> None:
     rows = mask_rows(sample, masking, cfg.token_grid, model)
     if not rows:
         return
-    frames = (sample["clip"] * IMAGENET_STD + IMAGENET_MEAN).clamp(0, 1).permute(1, 2, 3, 0).numpy()
+    frames = sample["clip"].permute(1, 2, 3, 0).float().div(255).numpy()
     title = (f"{stage}: {masking.strategy} "
              f"{'keep ' + str(masking.keep_rate) if get_strategy(masking.strategy).in_encoder else 'ratio ' + str(masking.ratio)}"
              f" — {os.path.basename(dataset.items[index][0])}")

@@ -17,6 +17,18 @@ from trainables.masking import get_strategy
 IMAGENET_MEAN = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1, 1)
 IMAGENET_STD = torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1, 1)
 
+
+def normalize(clips: torch.Tensor) -> torch.Tensor:
+    """uint8 clips (…, 3, T, H, W) → float, ImageNet-normalized, where the clips are."""
+    mean, std = IMAGENET_MEAN.to(clips.device), IMAGENET_STD.to(clips.device)
+    return (clips.float().div_(255) - mean) / std
+
+
+def model_input(clips: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A batch's uint8 clips → normalized float on `device`: loader workers and the copy to a
+    GPU move a quarter of the bytes that float clips would."""
+    return normalize(clips.to(device, non_blocking=True))
+
 # Per worker process, shared by every dataset of a trial (pretraining, fine-tuning, eval):
 # a clip is probed and, with data.cache_decoded_videos, decoded once per process.
 _DECODE_SIZES: dict[tuple[str, int], tuple[int, int]] = {}
@@ -48,8 +60,8 @@ class ClipDataset(Dataset):
         return np.random.default_rng([self.seed, epoch, index, int(self.train)])
 
     def load(self, index: int, rng: np.random.Generator, repeats: int = 1) -> list[tuple[torch.Tensor, dict]]:
-        """`repeats` crops of one decoded clip (VideoMAE's repeated augmentation), each float
-        (3, T, S, S), normalized, with where it came from (frame indices, decode size, crop,
+        """`repeats` crops of one decoded clip (VideoMAE's repeated augmentation), each uint8
+        (3, T, S, S) (`model_input` normalizes a batch of them), with where it came from (frame indices, decode size, crop,
         flip); raises when the file cannot be decoded."""
         path, _ = self.items[index]
         cfg = self.cfg
@@ -67,13 +79,13 @@ class ClipDataset(Dataset):
         else:
             frames, idx = read_clip(path, cfg.num_frames, cfg.sampling_rate, short, self.train, rng,
                                     cfg.segment_sampling, size)
-        full = torch.from_numpy(frames).permute(3, 0, 1, 2).float().div_(255)  # C T H W
+        full = torch.from_numpy(frames).permute(3, 0, 1, 2)  # C T H W
         out = []
         for _ in range(repeats):
             clip, (top, left, flip) = self._crop(full, rng)
             where = {"frame_idx": idx, "decode_hw": (size[1], size[0]), "crop": (top, left, cfg.input_size),
                      "flip": flip}
-            out.append(((clip - IMAGENET_MEAN) / IMAGENET_STD, where))
+            out.append((clip.contiguous(), where))
         return out
 
     def _crop(self, clip: torch.Tensor, rng: np.random.Generator):
@@ -98,7 +110,7 @@ class ClipDataset(Dataset):
         video_motion = _MOTION[path] or motion.VideoMotion.none(where["decode_hw"])
         t, g, _ = self.grid
         patch, tubelet = self.cfg.input_size // g, self.cfg.num_frames // t
-        luma = clip.mean(dim=0).numpy()  # (T, S, S), normalized units are fine for differences
+        luma = normalize(clip).mean(dim=0).numpy()  # (T, S, S)
         return motion.token_motion(video_motion, where["frame_idx"], where["decode_hw"], where["crop"],
                                    where["flip"], patch, tubelet, luma)
 

@@ -9,7 +9,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from trainables.data.clips import ClipDataset
+from trainables.data.clips import ClipDataset, model_input
 from trainables.loops.epoch import Schedule, adamw, run_epoch, steps_or_fail
 from trainables.loops.pretrain import ReconstructionLoss
 from trainables.loops.worker import Worker, all_gather_lists, all_sum, check_unreadable, make_loader, prepare, report, unwrap
@@ -45,7 +45,7 @@ def evaluate(model, loader, w: Worker, split: str, max_unreadable: float) -> dic
                 continue
             mask = batch["mask"].to(w.device) if "mask" in batch else None
             with w.autocast():
-                logits = model(batch["clip"].to(w.device, non_blocking=True), mask).float()
+                logits = model(model_input(batch["clip"], w.device), mask).float()
             labels = batch["label"].to(w.device)
             loss_sum += F.cross_entropy(logits, labels, reduction="sum").item()
             top = logits.topk(min(5, logits.shape[1]), dim=1).indices
@@ -101,7 +101,7 @@ def finetune(cfg, splits: dict, w: Worker, state: dict | None, pretrained: dict 
     reconstruction_sum = [0.0, 0]
 
     def loss_fn(batch):
-        video = batch["clip"].to(w.device, non_blocking=True)
+        video = model_input(batch["clip"], w.device)
         mask = batch["mask"].to(w.device, non_blocking=True) if "mask" in batch else None
         with w.autocast():
             out = model(video, mask, reconstruct=reconstruction is not None)

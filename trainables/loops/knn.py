@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from trainables.data.clips import ClipDataset
+from trainables.data.clips import ClipDataset, model_input
 from trainables.loops.worker import Worker, all_gather_lists, make_loader, unwrap
 
 TEMPERATURE = 0.07
@@ -21,7 +21,7 @@ def pooled_features(encoder, loader, w: Worker) -> tuple[torch.Tensor, torch.Ten
         if "clip" not in batch:
             continue
         with w.autocast():
-            out = encoder(batch["clip"].to(w.device, non_blocking=True)).mean(dim=1)
+            out = encoder(model_input(batch["clip"], w.device)).mean(dim=1)
         feats += torch.nn.functional.normalize(out.float(), dim=1).cpu().numpy().tolist()
         labels += batch["label"].tolist()
     pairs = all_gather_lists(list(zip(feats, labels)), w)

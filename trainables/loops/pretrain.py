@@ -6,7 +6,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from trainables.data.clips import IMAGENET_MEAN, IMAGENET_STD, ClipDataset
+from trainables.data.clips import IMAGENET_MEAN, IMAGENET_STD, ClipDataset, model_input
 from trainables.loops.epoch import Schedule, adamw, decay_groups, run_epoch, steps_or_fail
 from trainables.loops.knn import knn_metric
 from trainables.loops.worker import Worker, make_loader, prepare, report, unwrap
@@ -28,7 +28,7 @@ class ReconstructionLoss:
         self.mean, self.std = IMAGENET_MEAN.to(w.device), IMAGENET_STD.to(w.device)
 
     def __call__(self, batch: dict) -> torch.Tensor:
-        video = batch["clip"].to(self.w.device, non_blocking=True)
+        video = model_input(batch["clip"], self.w.device)
         mask = batch["mask"].to(self.w.device, non_blocking=True)
         with self.w.autocast():
             predictions = self.model(video, mask)

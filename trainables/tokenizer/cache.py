@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
-from trainables.data.clips import IMAGENET_MEAN, IMAGENET_STD, ClipDataset, collate_clips
+from trainables.data.clips import ClipDataset, collate_clips
 from trainables.data.lists import read_list
 from trainables.fingerprint import code_fingerprint, config_hash, file_digest
 from trainables.targets.pixel import tubelet_pixels
@@ -35,9 +35,8 @@ def tokenizer_dir(train_list: str, key: str) -> Path:
 
 
 def token_pixels(clip: torch.Tensor, tubelet: int, patch: int) -> torch.Tensor:
-    """Normalized clips (B, 3, T, H, W) → tokens' [0, 1] pixels (B, N, tubelet·patch·patch·3)."""
-    pixels = clip * IMAGENET_STD.to(clip.device) + IMAGENET_MEAN.to(clip.device)
-    return tubelet_pixels(pixels, tubelet, patch).flatten(2)
+    """uint8 clips (B, 3, T, H, W) → tokens' [0, 1] pixels (B, N, tubelet·patch·patch·3)."""
+    return tubelet_pixels(clip.float().div_(255), tubelet, patch).flatten(2)
 
 
 def _loader(items, data_cfg, token_grid, train: bool, batch: int, seed: int) -> DataLoader:
