@@ -46,8 +46,12 @@ def mlflow_ui(tmp_path_factory):
     port = free_port()
     store = f"sqlite:///{root / 'mlflow.db'}"
     exe = Path(sys.executable).parent / "maskray"
-    proc = subprocess.Popen([str(exe), "ui", "--tracking-uri", store, "--port", str(port)], cwd=root,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    # The server's log goes to a file: a pipe nobody reads fills up after a few hundred
+    # requests and then blocks the server on its next log line.
+    log = root / "server.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([str(exe), "ui", "--tracking-uri", store, "--port", str(port)], cwd=root,
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 150
     try:
@@ -56,10 +60,14 @@ def mlflow_ui(tmp_path_factory):
                 urllib.request.urlopen(f"{url}/health", timeout=2)
                 break
             except OSError:
-                assert proc.poll() is None, proc.stdout.read().decode()[-2000:]
+                assert proc.poll() is None, log.read_text()[-2000:]
                 assert time.time() < deadline, "the MLflow server did not answer within 150 s"
                 time.sleep(1)
         yield SimpleNamespace(url=url, port=port, store_uri=store, root=root)
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
