@@ -1,7 +1,9 @@
-"""A study on a real two-node Ray cluster (two raylets on this machine) tracked by a real
-MLflow server: a trial's two workers run on different nodes; one worker process is killed
-mid-trial and the trial finishes from its checkpoint with every epoch logged once; then the
-study's driver is killed and `maskray resume` finishes it against the same cluster."""
+"""A study on a real two-node Ray cluster (raylets on this machine) tracked by a real MLflow
+server, trial drivers kept on the head by a custom resource: a trial's two workers run on
+different nodes; one worker process is killed mid-trial and the trial finishes from its
+checkpoint with every epoch logged once; in the next trial the worker node leaves (a fresh
+one joins, as an autoscaler would bring) and the trial goes on; then the study's driver is
+killed and `maskray resume` finishes it against the same cluster."""
 import os
 import signal
 import subprocess
@@ -22,25 +24,28 @@ STUDY = """
             loader_workers: 0}}
     model: {{preset: nano, patch_size: 8}}
     pretrain: {{enabled: false}}
-    finetune: {{epochs: 3, batch_size: 4, base_lr: 2.0e-2}}
+    finetune: {{epochs: {epochs}, batch_size: 4, base_lr: 2.0e-2}}
     sweep:
       finetune.base_lr: [2.0e-2, 1.0e-2]
     seeds: [0]
-    resources: {{workers_per_trial: 2, cpus_per_worker: 0.99, placement: spread, max_failures: 2}}
+    resources: {{workers_per_trial: 2, cpus_per_worker: 0.99, placement: spread, max_failures: 2,
+                 driver_resource: maskray_driver}}
 """
 
 
 @pytest.fixture
 def two_nodes(tmp_path):
-    """Head and one more node, one CPU each, on loopback; ended by the fixture."""
+    """A head (where trial drivers run) and one worker node, one CPU each, on loopback;
+    ended by the fixture. → (cluster, the worker node's args)."""
     from ray.cluster_utils import Cluster
     args = {"num_cpus": 1, "object_store_memory": 96 * 1024 ** 2, "include_dashboard": False,
             "node_ip_address": "127.0.0.1"}
-    cluster = Cluster(initialize_head=True, head_node_args=args, shutdown_at_exit=True)
+    cluster = Cluster(initialize_head=True, head_node_args={**args, "resources": {"maskray_driver": 1}},
+                      shutdown_at_exit=True)
     try:
         cluster.add_node(**args)
         cluster.wait_for_nodes()
-        yield cluster
+        yield cluster, args
     finally:
         cluster.shutdown()
 
@@ -86,12 +91,14 @@ def wait_for(condition, proc: subprocess.Popen, what: str, seconds: int = 900):
         time.sleep(2)
 
 
-def test_worker_and_driver_killed_on_a_two_node_cluster(two_nodes, mlflow_ui, synth_root, tmp_path):
+def test_worker_node_and_driver_lost_on_a_two_node_cluster(two_nodes, mlflow_ui, synth_root, tmp_path):
     from mlflow.tracking import MlflowClient
+    cluster, node_args = two_nodes
     client = MlflowClient(mlflow_ui.url)
     study = tmp_path / "cluster-faults.yaml"
-    study.write_text(textwrap.dedent(STUDY.format(root=synth_root)))
-    common = ["--address", two_nodes.address, "--tracking-uri", mlflow_ui.url]
+    epochs_per_trial = 10   # 2 s each here: the driver is killed while t001 still runs
+    study.write_text(textwrap.dedent(STUDY.format(root=synth_root, epochs=epochs_per_trial)))
+    common = ["--address", cluster.address, "--tracking-uri", mlflow_ui.url]
     exe = Path(sys.executable).parent / "maskray"
     proc = subprocess.Popen([str(exe), "run", str(study), *common], cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
@@ -102,10 +109,17 @@ def test_worker_and_driver_killed_on_a_two_node_cluster(two_nodes, mlflow_ui, sy
         workers = own_processes("RayTrainWorker")
         assert len(workers) == 2, workers
         os.kill(workers[-1], signal.SIGKILL)
-        killed_at = time.time()
-        # 2. the driver dies after t001's first epoch: the cluster stays, the study stops
+        # 2. the worker node leaves after t001's first epoch and a fresh node joins
         wait_for(lambda: "t001" in (runs := trial_runs(client)) and epochs(client, runs["t001"]), proc,
                  "t001's first epoch")
+        leaving = next(n for n in cluster.list_all_nodes() if n is not cluster.head_node)
+        assert leaving.node_id in trial_runs(client)["t001"].data.tags["maskray.worker_nodes"]
+        cluster.remove_node(leaving, allow_graceful=False)
+        cluster.add_node(**node_args)
+        node_left_at = time.time()
+        # 3. the driver dies after t001 has gone on: the cluster stays, the study stops
+        wait_for(lambda: epochs(client, trial_runs(client)["t001"])[-1].timestamp / 1000 > node_left_at, proc,
+                 "an epoch of t001 after the node left")
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=60)
@@ -123,9 +137,12 @@ def test_worker_and_driver_killed_on_a_two_node_cluster(two_nodes, mlflow_ui, sy
     assert after["t000"].info.end_time == before["t000"].info.end_time        # not rerun
     for key, run in after.items():
         logged = epochs(client, run)
-        assert [m.step for m in logged] == [1, 2, 3], (key, logged)          # every epoch once
+        assert [m.step for m in logged] == list(range(1, epochs_per_trial + 1)), (key, logged)  # each once
         nodes = run.data.tags["maskray.worker_nodes"].split(",")
         assert len(nodes) == 2 and nodes[0] != nodes[1], nodes               # spread over the two nodes
-    t = [m.timestamp / 1000 for m in epochs(client, after["t000"])]
-    print(f"\nworker killed: t000's epoch 1→2 took {t[1] - t[0]:.0f} s, epoch 2 logged {t[1] - killed_at:.0f} s "
-          f"after the kill; epoch 2→3 took {t[2] - t[1]:.0f} s. Driver killed: `maskray resume` took {resume_s:.0f} s")
+    assert leaving.node_id not in after["t001"].data.tags["maskray.worker_nodes"]          # went on elsewhere
+    t0 = [m.timestamp / 1000 for m in epochs(client, after["t000"])]
+    t1 = [m.timestamp / 1000 for m in epochs(client, before["t001"])]
+    print(f"\nworker killed: t000's epoch 1→2 took {t0[1] - t0[0]:.0f} s (epoch 2→3: {t0[2] - t0[1]:.0f} s); "
+          f"node replaced: t001's epoch 1→2 took {t1[1] - t1[0]:.0f} s; "
+          f"driver killed: `maskray resume` took {resume_s:.0f} s")
