@@ -23,7 +23,9 @@ def connect(address: str | None, num_cpus: int | None = None, verbose: bool = Fa
     if address:
         ray.init(address=address, log_to_driver=verbose)
         return False
-    ray.init(num_cpus=num_cpus or os.cpu_count(), object_store_memory=LOCAL_OBJECT_STORE_BYTES,
+    # address="local": a new Ray of its own, even where another Ray runs on this machine
+    # (without it ray.init joins that one)
+    ray.init(address="local", num_cpus=num_cpus or os.cpu_count(), object_store_memory=LOCAL_OBJECT_STORE_BYTES,
              include_dashboard=True, dashboard_host="127.0.0.1", _node_ip_address="127.0.0.1",
              log_to_driver=verbose)
     return True
