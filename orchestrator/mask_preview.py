@@ -53,7 +53,7 @@ def _mask_of_video(masking, grid, seed: int, train: bool, video: str):
     from pathlib import Path
 
     from orchestrator.spec import DataConfig
-    from trainables.data.clips import ClipDataset
+    from trainables.data.clips import ClipDataset, picture_frames
     t, h, w = grid
     if h != w:
         raise UserInputError("--grid", [f"clips are square crops: with --video use H == W (got {h},{w})"])
@@ -65,7 +65,7 @@ def _mask_of_video(masking, grid, seed: int, train: bool, video: str):
     sample = dataset.samples(0)[0]
     if "clip" not in sample:
         raise UserInputError("--video", [f"{video} cannot be decoded: {sample['error']}"])
-    frames = sample["clip"].permute(1, 2, 3, 0).float().div(255).numpy()
+    frames = picture_frames(sample["clip"])
     return sample["mask"].numpy().reshape(grid), {"frames": frames, "path": video}
 
 

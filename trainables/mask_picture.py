@@ -8,7 +8,7 @@ import tempfile
 import numpy as np
 import torch
 
-from trainables.data.clips import normalize
+from trainables.data.clips import normalize, picture_frames
 from trainables.masking import get_strategy
 
 
@@ -80,7 +80,7 @@ def log_mask_picture(dataset, cfg, log, stage: str, model=None) -> None:
     rows = mask_rows(sample, masking, cfg.token_grid, model)
     if not rows:
         return
-    frames = sample["clip"].permute(1, 2, 3, 0).float().div(255).numpy()
+    frames = picture_frames(sample["clip"])
     title = (f"{stage}: {masking.strategy} "
              f"{'keep ' + str(masking.keep_rate) if get_strategy(masking.strategy).in_encoder else 'ratio ' + str(masking.ratio)}"
              f" — {os.path.basename(dataset.items[index][0])}")

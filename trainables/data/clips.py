@@ -29,6 +29,11 @@ def model_input(clips: torch.Tensor, device: torch.device) -> torch.Tensor:
     GPU move a quarter of the bytes that float clips would."""
     return normalize(clips.to(device, non_blocking=True))
 
+
+def picture_frames(clip: torch.Tensor) -> np.ndarray:
+    """One uint8 clip (3, T, H, W) → frames (T, H, W, 3) in [0, 1], for drawing."""
+    return clip.permute(1, 2, 3, 0).float().div(255).numpy()
+
 # Per worker process, shared by every dataset of a trial (pretraining, fine-tuning, eval):
 # a clip is probed and, with data.cache_decoded_videos, decoded once per process.
 _DECODE_SIZES: dict[tuple[str, int], tuple[int, int]] = {}
@@ -61,8 +66,8 @@ class ClipDataset(Dataset):
 
     def load(self, index: int, rng: np.random.Generator, repeats: int = 1) -> list[tuple[torch.Tensor, dict]]:
         """`repeats` crops of one decoded clip (VideoMAE's repeated augmentation), each uint8
-        (3, T, S, S) (`model_input` normalizes a batch of them), with where it came from (frame indices, decode size, crop,
-        flip); raises when the file cannot be decoded."""
+        (3, T, S, S) (`model_input` normalizes a batch of them), with where it came from
+        (frame indices, decode size, crop, flip); raises when the file cannot be decoded."""
         path, _ = self.items[index]
         cfg = self.cfg
         short = round(cfg.input_size * cfg.short_side_scale)
