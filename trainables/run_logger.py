@@ -11,6 +11,7 @@ class RunLogger:
     def __init__(self, tracking_uri: str | None, run_id: str | None):
         self.run_id = run_id
         self._client = None
+        self._epochs_logged: dict[str, set[int]] = {}
         if run_id:
             from mlflow.tracking import MlflowClient
             self._client = MlflowClient(tracking_uri)
@@ -22,6 +23,21 @@ class RunLogger:
         now = int(time.time() * 1000)
         batch = [Metric(k, float(v), now, step) for k, v in values.items()]
         self._client.log_batch(self.run_id, metrics=batch)
+
+    def epoch(self, stage: str, step: int, values: dict[str, float]) -> None:
+        """One epoch's metrics, with `<stage>/epoch` as the marker that it was logged. An epoch
+        an earlier attempt of the worker group logged is not logged again (its first values
+        stand): Ray Train restarts from the last checkpoint its controller took in, which can
+        be an epoch behind the last one rank 0 logged."""
+        if not self._client or not values:
+            return
+        marker = f"{stage}/epoch"
+        if marker not in self._epochs_logged:
+            self._epochs_logged[marker] = {m.step for m in self._client.get_metric_history(self.run_id, marker)}
+        if step in self._epochs_logged[marker]:
+            return
+        self.metrics({**values, marker: step}, step)
+        self._epochs_logged[marker].add(step)
 
     def artifact(self, path: str | Path, folder: str | None = None) -> None:
         if self._client:

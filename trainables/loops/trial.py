@@ -16,8 +16,8 @@ from trainables.data.lists import read_list
 from trainables.loops.finetune import finetune
 from trainables.loops.pretrain import pretrain
 from trainables.loops.pretrain_reuse import publish, reuse
-from trainables.loops.worker import (TrialDataError, Worker, all_gather_lists, load_state, report, seed_worker,
-                                     start_worker)
+from trainables.loops.worker import (TrialDataError, Worker, all_gather_lists, load_state, log_checkpointed_epoch,
+                                     report, seed_worker, start_worker)
 
 DATA_ERROR = "data_error"
 
@@ -38,6 +38,7 @@ def trial_loop(loop_config: dict) -> None:
 def run_stages(cfg, loop_config: dict, w: Worker) -> None:
     splits = {s: read_list(loop_config[f"{s}_list"], cfg.data.classes) for s in ("train", "val", "test")}
     state = load_state(ray.train.get_checkpoint())
+    log_checkpointed_epoch(state, w)
     # which node each rank runs on (a restarted worker group may land elsewhere)
     nodes = all_gather_lists([ray.get_runtime_context().get_node_id()], w)
     if w.is_main:

@@ -19,6 +19,7 @@ from trainables.data.clips import collate_clips
 from trainables.run_logger import RunLogger
 
 CHECKPOINT_FILE = "state.pt"
+EPOCH_METRICS = "epoch_metrics"  # the metrics of the epoch a checkpoint ends
 
 
 class TrialDataError(RuntimeError):
@@ -140,18 +141,26 @@ def lr_at(step: int, total_steps: int, warmup_steps: int, peak: float, floor: fl
 
 def report(metrics: dict, state: dict | None, w: Worker) -> None:
     """Every rank reports; rank 0 attaches the checkpoint (a state dict, loaded weights_only)
-    and then logs the epoch's metrics to MLflow, so a restarted epoch is never logged twice."""
+    and then logs the epoch's metrics to MLflow. The checkpoint carries those metrics too, so
+    a worker group restarted from it logs them if rank 0 died before it could
+    (`log_checkpointed_epoch`); an epoch is logged once either way (`RunLogger.epoch`)."""
     import ray.train
 
+    epoch = {"stage": metrics["stage"], "step": metrics["epoch"],
+             "values": {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and k != "epoch"}}
     if w.is_main and state is not None:
         with tempfile.TemporaryDirectory() as tmp:
-            torch.save(state, os.path.join(tmp, CHECKPOINT_FILE))
+            torch.save({**state, EPOCH_METRICS: epoch}, os.path.join(tmp, CHECKPOINT_FILE))
             ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(tmp))
     else:
         ray.train.report(metrics, checkpoint=None)
     if w.is_main:
-        w.log.metrics({k: v for k, v in metrics.items() if isinstance(v, (int, float)) and k != "epoch"},
-                      step=metrics["epoch"])
+        w.log.epoch(**epoch)
+
+
+def log_checkpointed_epoch(state: dict | None, w: Worker) -> None:
+    if w.is_main and state is not None and EPOCH_METRICS in state:
+        w.log.epoch(**state[EPOCH_METRICS])
 
 
 def load_state(checkpoint: "ray.train.Checkpoint | None") -> dict | None:
