@@ -141,7 +141,9 @@ def run_study(spec: StudySpec, trials: list[Trial], study_file: str, address: st
         claims = pretrain_cache.start_claims(study_id) if reuse_pretraining else None
         context = StudyContext(study_id, uri, experiment_id, parent_id, storage_path, r.workers_per_trial,
                                r.cpus_per_worker, r.gpus_per_worker, r.max_failures, lists, claims,
-                               placement=r.placement)
+                               placement=r.placement,
+                               # one machine, no early stopping: every controller cleans up after itself
+                               keep_pg_cleaner=spec.scheduler.kind == "asha" or not started_locally)
         code = code_fingerprint()
         digests = {root: {split: file_digest(path) for split, path in paths.items()} for root, paths in lists.items()}
         trial_params = []
@@ -166,7 +168,8 @@ def run_study(spec: StudySpec, trials: list[Trial], study_file: str, address: st
                 tune_config=tune.TuneConfig(max_concurrent_trials=cluster.concurrent_trials(r),
                                             scheduler=_scheduler(spec, trials), search_alg=search_alg,
                                             num_samples=num_samples,
-                                            trial_name_creator=_trial_name, trial_dirname_creator=_trial_name),
+                                            trial_name_creator=_trial_name, trial_dirname_creator=_trial_name,
+                                            reuse_actors=True),
                 run_config=tune.RunConfig(name=study_id, storage_path=storage_path, verbose=0,
                                           callbacks=[ProgressPrinter(num_samples if search_alg else len(trials))],
                                           failure_config=tune.FailureConfig(max_failures=0)))

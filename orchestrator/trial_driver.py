@@ -24,6 +24,7 @@ class StudyContext:
     lists: dict                     # data root → {"train": path, "val": path, "test": path}
     pretrain_claims: Any = None     # the study's PretrainClaims actor; None: no pretraining reuse
     placement: str = "pack"         # a trial's workers: PACK or SPREAD over nodes
+    keep_pg_cleaner: bool = True    # see LeanTorchTrainer: needed where Tune stops trials or nodes go
 
 
 def run_trial(param: dict, study: StudyContext) -> None:
@@ -63,7 +64,7 @@ def run_trial(param: dict, study: StudyContext) -> None:
     lists = study.lists[trial["config"]["data"]["root"]]
     use_gpu = study.gpus_per_worker > 0
     trainer = LeanTorchTrainer(
-        run_trial_worker,
+        run_trial_worker, keep_cleaner=study.keep_pg_cleaner,
         train_loop_config={"trial": trial["config"], "run_id": run_id, "tracking_uri": study.tracking_uri,
                            "cpus_per_worker": study.cpus_per_worker, **reuse,
                            "submitted_at": time.time(),  # → timing/worker_group_start_s
