@@ -26,32 +26,50 @@ def _label(row: pd.Series, axes: list[str]) -> str:
     return " ".join(f"{a.rsplit('.', 1)[-1]}={row[a]}" for a in axes) or "all trials"
 
 
+def _groups(done: pd.DataFrame, axes: list[str]) -> list[tuple[str, pd.DataFrame]]:
+    """(label, trials) per combination of the axes' values."""
+    if not axes:
+        return [("all trials", done)]
+    return [(_label(g.iloc[0], axes), g) for _, g in done.groupby(axes)]
+
+
+def _error(half: float) -> float:
+    return 0.0 if half != half else half  # NaN (one seed): no bar
+
+
+def _percent_axis(ax) -> None:
+    """Top-1 is a percentage: a wide interval over few seeds is drawn up to 0 and 100 %."""
+    ax.set_ylim(0, 100)
+    ax.set_ylabel("test top-1 (%)")
+
+
 def top1_by_axis(trials: pd.DataFrame, axes: list[str]) -> bytes | None:
     """Test top-1 against the mask ratio, one line per other axis value (strategy, target…);
-    without a ratio axis, one bar per axis combination. Error bars: 95 % CI over seeds."""
+    without a ratio axis, one bar per axis combination. Error bars: 95 % CI over seeds;
+    each seed's result is a dot, since two or three seeds give very wide intervals."""
     done = trials[trials["status"] == "FINISHED"]
     if done.empty or TOP1 not in done:
         return None
     ratio = next((a for a in axes if a.endswith("masking.ratio")), None)
     fig, ax = plt.subplots(figsize=(6.4, 4))
     if ratio:
-        others = [a for a in axes if a != ratio]
-        groups = done.groupby(others) if others else [("all", done)]
-        for name, group in groups:
+        for label, group in _groups(done, [a for a in axes if a != ratio]):
             stats = [(x, *ci95(g[TOP1])[:2]) for x, g in group.groupby(ratio)]
             xs, means, halves = zip(*stats)
-            ax.errorbar(xs, means, yerr=[0 if h != h else h for h in halves], marker="o", capsize=3,
-                        label=", ".join(map(str, name if isinstance(name, tuple) else (name,))))
+            line = ax.errorbar(xs, means, yerr=[_error(h) for h in halves], marker="o", capsize=3, label=label)
+            ax.scatter(group[ratio], group[TOP1], s=12, alpha=0.5, color=line[0].get_color())
         ax.set_xlabel(ratio)
         ax.legend(fontsize=8)
     else:
-        groups = list(done.groupby(axes)) if axes else [("all", done)]
-        labels = [", ".join(map(str, k if isinstance(k, tuple) else (k,))) for k, _ in groups]
+        groups = _groups(done, axes)
         stats = [ci95(g[TOP1])[:2] for _, g in groups]
-        ax.bar(range(len(stats)), [m for m, _ in stats], yerr=[0 if h != h else h for _, h in stats], capsize=3)
-        ax.set_xticks(range(len(stats)), labels, rotation=30, ha="right", fontsize=8)
-    ax.set_ylabel("test top-1 (%)")
-    ax.set_title("fine-tuned top-1 (mean, 95 % CI over seeds)")
+        ax.bar(range(len(stats)), [m for m, _ in stats], yerr=[_error(h) for _, h in stats], capsize=3,
+               color="tab:blue", alpha=0.7)
+        for i, (_, g) in enumerate(groups):
+            ax.scatter([i] * len(g), g[TOP1], s=12, color="black", zorder=3)
+        ax.set_xticks(range(len(stats)), [label for label, _ in groups], rotation=30, ha="right", fontsize=8)
+    _percent_axis(ax)
+    ax.set_title("fine-tuned top-1 (mean, 95 % CI over seeds; dots: seeds)")
     return _png(fig)
 
 
@@ -66,7 +84,9 @@ def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]
 
 
 def top1_vs_gflops(trials: pd.DataFrame, axes: list[str]) -> bytes | None:
-    """Accuracy against encoder compute per clip (pretraining and fine-tuning/inference)."""
+    """Accuracy against encoder compute per clip (pretraining and fine-tuning/inference): one
+    point per axis combination (mean and 95 % CI over seeds), named in the legend, so trials
+    that share a compute budget do not print their labels over each other."""
     done = trials[trials["status"] == "FINISHED"]
     panels = [(c, t) for c, t in (("model/encoder_gflops_pretrain", "pretraining"),
                                   ("model/encoder_gflops_finetune", "fine-tuning / inference"))
@@ -75,17 +95,18 @@ def top1_vs_gflops(trials: pd.DataFrame, axes: list[str]) -> bytes | None:
         return None
     fig, axs = plt.subplots(1, len(panels), figsize=(6.4 * len(panels), 4), squeeze=False)
     for ax, (column, title) in zip(axs[0], panels):
-        rows = done[done[column].notna() & done[TOP1].notna()]
-        for _, row in rows.iterrows():
-            ax.scatter(row[column], row[TOP1], s=25)
-            ax.annotate(_label(row, axes), (row[column], row[TOP1]), fontsize=7,
-                        xytext=(3, 3), textcoords="offset points")
-        front = pareto_front(list(zip(rows[column], rows[TOP1])))
+        points = []
+        for label, group in _groups(done[done[column].notna() & done[TOP1].notna()], axes):
+            mean, half, _ = ci95(group[TOP1])
+            x = float(group[column].mean())
+            ax.errorbar([x], [mean], yerr=[_error(half)], marker="o", capsize=3, linestyle="none", label=label)
+            points.append((x, mean))
+        front = pareto_front(points)
         if front:
             ax.plot(*zip(*front), "k--", linewidth=1, label="Pareto front")
-            ax.legend(fontsize=8)
+        ax.legend(fontsize=7)
         ax.set_xlabel(f"encoder GFLOPs per clip, {title}")
-        ax.set_ylabel("test top-1 (%)")
+        _percent_axis(ax)
     return _png(fig)
 
 

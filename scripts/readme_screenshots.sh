@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The README's MLflow UI screenshots, taken in headless Chromium from a finished study.
+# The README's screenshots, taken in headless Chromium from a finished study: the MLflow UI,
+# and the study's report where `maskray report` wrote one (STUDY_DIR/reports/EXPERIMENT/).
 #   scripts/readme_screenshots.sh STUDY_DIR [EXPERIMENT] [STRATEGY]
 # STUDY_DIR holds the study's mlflow.db and mlartifacts/ (where `maskray run` ran).
 set -euo pipefail
@@ -24,3 +25,7 @@ runs=$(curl -s -X POST -H 'Content-Type: application/json' \
     "$api/runs/search" | python3 -c "import sys, json; print(json.dumps([r['info']['run_id'] for r in json.load(sys.stdin)['runs']]))")
 "$browser" "${flags[@]}" --window-size=1500,1100 --screenshot="$out/mlflow_compare_parallel.png" \
     "http://127.0.0.1:$port/#/compare-runs?runs=$(quote "$runs")&experiments=$(quote "[\"$exp\"]")"
+report="$store/reports/$experiment/report.html"
+if [ -f "$report" ]; then
+  "$browser" "${flags[@]}" --window-size=1300,2200 --screenshot="$out/report_$experiment.png" "file://$report"
+fi
