@@ -2,7 +2,8 @@
 # The README's screenshots, taken in headless Chromium from a finished study: the MLflow UI,
 # and the study's report where `maskray report` wrote one (STUDY_DIR/reports/EXPERIMENT/).
 #   scripts/readme_screenshots.sh STUDY_DIR [EXPERIMENT] [STRATEGY]
-# STUDY_DIR holds the study's mlflow.db and mlartifacts/ (where `maskray run` ran).
+# STUDY_DIR holds the study's mlflow.db and mlartifacts/ (where `maskray run` ran). The MLflow
+# pages need clicks: Playwright (installed into .venv on first use) drives the system's Chromium.
 set -euo pipefail
 store=$(cd "$1" && pwd); experiment=${2:-masking_strategy}; strategy=${3:-tube}
 out=$(cd "$(dirname "$0")/.." && pwd)/docs
@@ -18,13 +19,15 @@ api="http://127.0.0.1:$port/api/2.0/mlflow"
 exp=$(curl -s "$api/experiments/get-by-name?experiment_name=$experiment" | python3 -c "import sys, json; print(json.load(sys.stdin)['experiment']['experiment_id'])")
 quote() { python3 -c "import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1]))" "$1"; }
 filter=$(quote "params.\`pretrain.masking.strategy\` = '$strategy'")
-"$browser" "${flags[@]}" --window-size=1500,900 --screenshot="$out/mlflow_runs_filtered.png" \
-    "http://127.0.0.1:$port/#/experiments/$exp/runs?searchFilter=$filter"
+.venv/bin/python -c "import playwright" 2>/dev/null || .venv/bin/pip install -q -c .venv/maskray-torch-pin.txt playwright
+.venv/bin/python scripts/mlflow_screenshots.py runs "http://127.0.0.1:$port/#/experiments/$exp/runs?searchFilter=$filter" \
+    "$out/mlflow_runs_filtered.png"
 runs=$(curl -s -X POST -H 'Content-Type: application/json' \
     -d "{\"experiment_ids\": [\"$exp\"], \"filter\": \"tags.\`maskray.role\` = 'trial'\", \"max_results\": 50}" \
     "$api/runs/search" | python3 -c "import sys, json; print(json.dumps([r['info']['run_id'] for r in json.load(sys.stdin)['runs']]))")
-"$browser" "${flags[@]}" --window-size=1500,1100 --screenshot="$out/mlflow_compare_parallel.png" \
-    "http://127.0.0.1:$port/#/compare-runs?runs=$(quote "$runs")&experiments=$(quote "[\"$exp\"]")"
+.venv/bin/python scripts/mlflow_screenshots.py compare \
+    "http://127.0.0.1:$port/#/compare-runs?runs=$(quote "$runs")&experiments=$(quote "[\"$exp\"]")" \
+    "$out/mlflow_compare_parallel.png"
 report="$store/reports/$experiment/report.html"
 if [ -f "$report" ]; then
   "$browser" "${flags[@]}" --window-size=1300,2200 --screenshot="$out/report_$experiment.png" "file://$report"
