@@ -169,7 +169,10 @@ def run_study(spec: StudySpec, trials: list[Trial], study_file: str, address: st
                                             scheduler=_scheduler(spec, trials), search_alg=search_alg,
                                             num_samples=num_samples,
                                             trial_name_creator=_trial_name, trial_dirname_creator=_trial_name,
-                                            reuse_actors=True),
+                                            # A trial Tune stops early (ASHA, also at max_t) still
+                                            # runs its trainer: its actor cannot be reset within
+                                            # Tune's 2 s and the study hung on the next trial.
+                                            reuse_actors=spec.scheduler.kind == "fifo"),
                 run_config=tune.RunConfig(name=study_id, storage_path=storage_path, verbose=0,
                                           callbacks=[ProgressPrinter(num_samples if search_alg else len(trials))],
                                           failure_config=tune.FailureConfig(max_failures=0)))

@@ -19,10 +19,20 @@ def synth_root(tmp_path_factory) -> Path:
 
 
 def maskray(*args: str, cwd: Path | None = None, timeout: int = 600):
-    """Runs the installed `maskray` command as a user would."""
+    """Runs the installed `maskray` command as a user would. On a time-out its whole process
+    group goes (the local Ray it started too), so a hung study does not slow the tests after it."""
+    import signal
     import subprocess
     exe = Path(sys.executable).parent / "maskray"
-    return subprocess.run([str(exe), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.Popen([str(exe), *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
 def free_port() -> int:
