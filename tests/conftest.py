@@ -1,5 +1,6 @@
 import os
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,23 @@ def synth_root(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("synthetic-actions")
     synth.generate(root, clips_per_class=6, size=48, frames=16, seed=1)
     return root
+
+
+def two_trial_study(name: str, root: Path, extra: str = "") -> str:
+    """A study of two short fine-tuning-only trials (they differ in learning rate) on the lists
+    under `root`; `extra` adds top-level YAML lines (a scheduler, say)."""
+    return textwrap.dedent(f"""\
+        name: {name}
+        data: {{source: lists, root: {root}, num_classes: 8, num_frames: 8, sampling_rate: 2, input_size: 32,
+                loader_workers: 0}}
+        model: {{preset: nano, patch_size: 8}}
+        pretrain: {{enabled: false}}
+        finetune: {{epochs: 3, batch_size: 4, base_lr: 2.0e-2}}
+        sweep:
+          finetune.base_lr: [2.0e-2, 1.0e-2]
+        seeds: [0]
+        resources: {{workers_per_trial: 2, cpus_per_worker: 0.99, max_concurrent_trials: 1}}
+        """) + extra
 
 
 def maskray(*args: str, cwd: Path | None = None, timeout: int = 600):

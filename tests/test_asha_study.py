@@ -1,31 +1,17 @@
 """A study under ASHA end to end: Tune stops trials (at a rung, or at max_t before the trial
 driver returns) and the study still runs every trial and closes every MLflow run."""
-import textwrap
-
 import pytest
 
-from tests.conftest import maskray
+from tests.conftest import maskray, two_trial_study
 
 pytestmark = pytest.mark.slow
 
-STUDY = """
-    name: asha
-    data: {{source: lists, root: {root}, num_classes: 8, num_frames: 8, sampling_rate: 2, input_size: 32,
-            loader_workers: 0}}
-    model: {{preset: nano, patch_size: 8}}
-    pretrain: {{enabled: false}}
-    finetune: {{epochs: 3, batch_size: 4, base_lr: 2.0e-2}}
-    sweep:
-      finetune.base_lr: [2.0e-2, 1.0e-2]
-    seeds: [0]
-    scheduler: {{kind: asha, metric: finetune/top1, grace_period: 1, reduction_factor: 2}}
-    resources: {{workers_per_trial: 2, cpus_per_worker: 0.99, max_concurrent_trials: 1}}
-"""
+ASHA = "scheduler: {kind: asha, metric: finetune/top1, grace_period: 1, reduction_factor: 2}\n"
 
 
 def test_asha_study_runs_every_trial_and_closes_their_runs(synth_root, tmp_path):
     study = tmp_path / "asha.yaml"
-    study.write_text(textwrap.dedent(STUDY.format(root=synth_root)))
+    study.write_text(two_trial_study("asha", synth_root, ASHA))
     # A trial driver whose trial Tune stopped is still inside its trainer: reusing its actor
     # for the next trial hung the study here (the timeout is what fails then).
     out = maskray("run", str(study), "--num-cpus", "2", cwd=tmp_path, timeout=420)

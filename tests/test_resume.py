@@ -7,26 +7,12 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import maskray
-
-STUDY = """
-    name: resume
-    data: {{source: lists, root: {root}, num_classes: 8, num_frames: 8, sampling_rate: 2, input_size: 32,
-            loader_workers: 0}}
-    model: {{preset: nano, patch_size: 8}}
-    pretrain: {{enabled: false}}
-    finetune: {{epochs: 3, batch_size: 4, base_lr: 2.0e-2}}
-    sweep:
-      finetune.base_lr: [2.0e-2, 1.0e-2]
-    seeds: [0]
-    resources: {{workers_per_trial: 2, cpus_per_worker: 0.99, max_concurrent_trials: 1}}
-"""
+from tests.conftest import maskray, two_trial_study
 
 
 def history(client, run_id: str, key: str) -> list[int]:
@@ -60,7 +46,7 @@ def kill_session(proc: subprocess.Popen) -> None:
 def test_killed_driver_then_resume_finishes_without_duplicates(synth_root, tmp_path):
     from mlflow.tracking import MlflowClient
     study = tmp_path / "resume.yaml"
-    study.write_text(textwrap.dedent(STUDY.format(root=synth_root)))
+    study.write_text(two_trial_study("resume", synth_root))
     exe = Path(sys.executable).parent / "maskray"
     proc = subprocess.Popen([str(exe), "run", str(study), "--num-cpus", "2"], cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
@@ -103,7 +89,7 @@ def test_resume_refuses_a_changed_study(synth_root, tmp_path):
 
     from orchestrator import tracking
     study = tmp_path / "resume.yaml"
-    study.write_text(textwrap.dedent(STUDY.format(root=synth_root)))
+    study.write_text(two_trial_study("resume", synth_root))
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     exp = tracking.ensure_experiment(uri, "resume", None)
     parent = tracking.parent_run(uri, exp, "resume-20261125-000000", "resume-20261125-000000", {})
