@@ -19,20 +19,25 @@ def synth_root(tmp_path_factory) -> Path:
     return root
 
 
-def two_trial_study(name: str, root: Path, extra: str = "") -> str:
+ONE_AT_A_TIME = "{workers_per_trial: 2, cpus_per_worker: 0.99, max_concurrent_trials: 1}"
+
+
+def two_trial_study(name: str, root: Path, extra: str = "", epochs: int = 3,
+                    resources: str = ONE_AT_A_TIME) -> str:
     """A study of two short fine-tuning-only trials (they differ in learning rate) on the lists
-    under `root`; `extra` adds top-level YAML lines (a scheduler, say)."""
+    under `root`; `extra` adds top-level YAML lines (a scheduler, say), `resources` is the
+    study's resources mapping as flow-style YAML."""
     return textwrap.dedent(f"""\
         name: {name}
         data: {{source: lists, root: {root}, num_classes: 8, num_frames: 8, sampling_rate: 2, input_size: 32,
                 loader_workers: 0}}
         model: {{preset: nano, patch_size: 8}}
         pretrain: {{enabled: false}}
-        finetune: {{epochs: 3, batch_size: 4, base_lr: 2.0e-2}}
+        finetune: {{epochs: {epochs}, batch_size: 4, base_lr: 2.0e-2}}
         sweep:
           finetune.base_lr: [2.0e-2, 1.0e-2]
         seeds: [0]
-        resources: {{workers_per_trial: 2, cpus_per_worker: 0.99, max_concurrent_trials: 1}}
+        resources: {resources}
         """) + extra
 
 

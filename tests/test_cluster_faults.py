@@ -8,29 +8,17 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import maskray
+from tests.conftest import maskray, two_trial_study
 
 pytestmark = pytest.mark.slow
 
-STUDY = """
-    name: cluster-faults
-    data: {{source: lists, root: {root}, num_classes: 8, num_frames: 8, sampling_rate: 2, input_size: 32,
-            loader_workers: 0}}
-    model: {{preset: nano, patch_size: 8}}
-    pretrain: {{enabled: false}}
-    finetune: {{epochs: {epochs}, batch_size: 4, base_lr: 2.0e-2}}
-    sweep:
-      finetune.base_lr: [2.0e-2, 1.0e-2]
-    seeds: [0]
-    resources: {{workers_per_trial: 2, cpus_per_worker: 0.99, placement: spread, max_failures: 2,
-                 driver_resource: maskray_driver}}
-"""
+SPREAD = ("{workers_per_trial: 2, cpus_per_worker: 0.99, placement: spread, max_failures: 2,"
+          " driver_resource: maskray_driver}")
 
 
 @pytest.fixture
@@ -97,7 +85,7 @@ def test_worker_node_and_driver_lost_on_a_two_node_cluster(two_nodes, mlflow_ui,
     client = MlflowClient(mlflow_ui.url)
     study = tmp_path / "cluster-faults.yaml"
     epochs_per_trial = 10   # 2 s each here: the driver is killed while t001 still runs
-    study.write_text(textwrap.dedent(STUDY.format(root=synth_root, epochs=epochs_per_trial)))
+    study.write_text(two_trial_study("cluster-faults", synth_root, epochs=epochs_per_trial, resources=SPREAD))
     common = ["--address", cluster.address, "--tracking-uri", mlflow_ui.url]
     exe = Path(sys.executable).parent / "maskray"
     proc = subprocess.Popen([str(exe), "run", str(study), *common], cwd=tmp_path,
