@@ -186,15 +186,20 @@ def run_study(spec: StudySpec, trials: list[Trial], study_file: str, address: st
 
 def _close_runs(client, uri: str, experiment_id: str, study_id: str, parent_id: str, grid, asha: bool) -> None:
     """Closes the runs Tune stopped before their drivers did (ASHA, Ctrl-C): FINISHED when the
-    trial completed (ASHA may stop a trial at its last epoch), else KILLED."""
+    trial completed (ASHA may stop a trial at its last epoch), else KILLED. A driver can see
+    its trainer die as Tune stops it (Tune removes the trial's placement group, the Train
+    controller's with it) and mark its run FAILED: Tune's result, without an error, decides."""
     results = {r.config["trial"]["key"]: r for r in grid}
 
     def completed(r) -> bool:
         return r.error is None and "finetune/test_top1" in (r.metrics or {})
-    for run in tracking.child_runs(uri, experiment_id, study_id, status="RUNNING"):
+    for run in tracking.child_runs(uri, experiment_id, study_id):
         r = results.get(run.data.tags.get("maskray.trial_key"))
-        done = r is not None and completed(r)
-        if asha and r is not None and r.error is None and not done:
+        no_error = r is not None and r.error is None
+        if not (run.info.status == "RUNNING" or (run.info.status == "FAILED" and no_error)):
+            continue
+        done = no_error and completed(r)
+        if asha and no_error and not done:
             client.set_tag(run.info.run_id, "maskray.stopped_by", "asha")
         client.set_terminated(run.info.run_id, "FINISHED" if done else "KILLED")
     finished = all(completed(r) or (asha and r.error is None) for r in grid)
