@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, SequentialSampler
 
-from orchestrator.spec import DataConfig, MaskingConfig
+from trainables.config import DataConfig, MaskingConfig
 from trainables.data import synth
 from trainables.data.clips import IMAGENET_MEAN, IMAGENET_STD, ClipDataset, collate_clips
 from trainables.data.lists import read_list

@@ -17,9 +17,9 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from orchestrator.spec import TrialConfig
+from trainables.config import TrialConfig
 from trainables.loops.epoch import adamw, decay_groups
-from trainables.loops.pretrain import ReconstructionLoss
+from trainables.targets.loss import ReconstructionLoss
 from trainables.loops.worker import Worker
 from trainables.masking import get_strategy
 from trainables.models.build import build_autoencoder

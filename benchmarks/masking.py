@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from orchestrator.spec import MaskingConfig
+from trainables.config import MaskingConfig
 from trainables.data import motion
 from trainables.data.motion import TokenMotion
 from trainables.masking import get_strategy

@@ -15,6 +15,8 @@ from pathlib import Path
 
 from study_timing import laptop_study, make_dataset, run_maskray, trial_runs
 
+from trainables.tracking import TEST_TOP1
+
 GOAL = 0.10
 
 
@@ -47,8 +49,8 @@ def main() -> None:
     print("trial  plain_s  maskray_run_s  startup_s  plain_test_top1  maskray_test_top1")
     for p, m in zip(plain_rows, runs):
         print(f"{p['trial']:5s}  {p['seconds']:7.1f}  {m['seconds']:13.1f}  {m['startup_s']:9.1f}  "
-              f"{p['metrics'].get('finetune/test_top1', float('nan')):15.1f}  "
-              f"{m['metrics'].get('finetune/test_top1', float('nan')):17.1f}")
+              f"{p['metrics'].get(TEST_TOP1, float('nan')):15.1f}  "
+              f"{m['metrics'].get(TEST_TOP1, float('nan')):17.1f}")
     print(f"plain loops total {plain_s:.0f} s (incl. torchrun start), maskray run total {maskray_s:.0f} s "
           f"(incl. Ray start, data checks, MLflow)")
     overhead = maskray_s / plain_s - 1

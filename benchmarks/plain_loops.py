@@ -15,7 +15,7 @@ from ray.train.torch import TorchTrainer
 
 from orchestrator.launch import prepare_data
 from orchestrator.study import expand_trials, load_study
-from trainables.loops.entry import run_trial_worker
+from trainables.loops.trial import run_trial_worker
 
 
 def main() -> None:

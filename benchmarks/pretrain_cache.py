@@ -11,13 +11,15 @@ from pathlib import Path
 
 from study_timing import laptop_study, make_dataset, run_maskray, trial_runs
 
+from trainables.tracking import FINETUNE_LOSS, PRETRAIN_LOSS, PRETRAIN_REUSED_TAG, TEST_TOP1
+
 GOAL = 1.6
 SWEEP = """sweep:
   pretrain.masking.ratio: [0.75, 0.9]
   finetune.base_lr: [2.4e-2, 1.2e-2]
 seeds: [0]
 """
-COMPARED = ("pretrain/loss", "finetune/loss", "finetune/val_loss", "finetune/test_top1", "finetune/test_loss")
+COMPARED = (PRETRAIN_LOSS, FINETUNE_LOSS, "finetune/val_loss", TEST_TOP1, "finetune/test_loss")
 
 
 def main() -> None:
@@ -41,9 +43,9 @@ def main() -> None:
     for off, on in zip(runs["off"], runs["on"]):
         same = all(off["metrics"].get(k) == on["metrics"].get(k) for k in COMPARED)
         identical &= same
-        source = on["tags"].get("maskray.pretrain_reused_from", "-")[:8]
+        source = on["tags"].get(PRETRAIN_REUSED_TAG, "-")[:8]
         print(f"{off['key']:5s}  {off['seconds']:11.1f}  {on['seconds']:10.1f}  {source:11s}  {same}")
-    reused = sum("maskray.pretrain_reused_from" in r["tags"] for r in runs["on"])
+    reused = sum(PRETRAIN_REUSED_TAG in r["tags"] for r in runs["on"])
     speedup = seconds["off"] / seconds["on"]
     print(f"study wall: cache off {seconds['off']:.0f} s, cache on {seconds['on']:.0f} s; {reused} of 4 trials "
           f"reused a pretraining; metrics {', '.join(COMPARED)} identical: {identical}")

@@ -7,6 +7,8 @@ import sys
 import time
 from pathlib import Path
 
+from trainables.tracking import TRIAL_KEY_TAG
+
 MASKRAY = str(Path(sys.executable).parent / "maskray")
 
 
@@ -51,7 +53,7 @@ def trial_runs(cwd: Path, experiment: str) -> list[dict]:
     rows = []
     for run in client.search_runs([exp.experiment_id], "tags.`maskray.role` = 'trial'"):
         first = min(client.get_metric_history(run.info.run_id, key)[0].timestamp for key in run.data.metrics)
-        rows.append({"key": run.data.tags["maskray.trial_key"],
+        rows.append({"key": run.data.tags[TRIAL_KEY_TAG],
                      "seconds": (run.info.end_time - run.info.start_time) / 1000,
                      "startup_s": (first - run.info.start_time) / 1000,
                      "metrics": run.data.metrics, "tags": run.data.tags})

@@ -6,13 +6,15 @@ import math
 
 import pandas as pd
 
+from trainables.tracking import PRETRAIN_LOSS, TEST_TOP1, VAL_TOP1
+
 # (column, label, higher is better)
 METRICS = (
-    ("finetune/test_top1", "test top-1 %", True),
-    ("finetune/top1", "val top-1 %", True),
+    (TEST_TOP1, "test top-1 %", True),
+    (VAL_TOP1, "val top-1 %", True),
     ("model/encoder_gflops_pretrain", "enc. GFLOPs (pretrain)", False),
     ("model/encoder_gflops_finetune", "enc. GFLOPs (fine-tune)", False),
-    ("pretrain/loss", "pretrain loss", None),
+    (PRETRAIN_LOSS, "pretrain loss", None),
 )
 
 # Student t quantiles t(0.975, df) for df = 1..30; beyond, the normal 1.96.

@@ -3,10 +3,11 @@ their metrics differ. A run is an MLflow run id, or a trial key (t003) of a stud
 latest execution with --study."""
 from __future__ import annotations
 
-from orchestrator import tracking
 from orchestrator.errors import UserInputError
+from trainables import tracking
+from trainables.tracking import FINETUNE_LOSS, PRETRAIN_LOSS, TEST_TOP1, TEST_TOP5, VAL_TOP1
 
-HEADLINE = ("finetune/test_top1", "finetune/top1", "finetune/test_top5", "pretrain/loss", "finetune/loss",
+HEADLINE = (TEST_TOP1, VAL_TOP1, TEST_TOP5, PRETRAIN_LOSS, FINETUNE_LOSS,
             "model/encoder_gflops_pretrain", "model/encoder_gflops_finetune", "model/encoder_gflops_full")
 
 

@@ -10,8 +10,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from dashboards.ablation import ci95  # noqa: E402
-
-TOP1 = "finetune/test_top1"
+from dashboards.study_runs import CURVES  # noqa: E402
+from trainables.tracking import TEST_TOP1 as TOP1  # noqa: E402
 
 
 def _png(fig) -> bytes:
@@ -111,7 +111,6 @@ def top1_vs_gflops(trials: pd.DataFrame, axes: list[str]) -> bytes | None:
 
 
 def training_curves(trials: pd.DataFrame, histories: dict[str, pd.DataFrame], axes: list[str]) -> bytes | None:
-    metrics = ("pretrain/loss", "finetune/loss", "finetune/top1")
     if not any(not h.empty for h in histories.values()):
         return None
     fig, axs = plt.subplots(1, 3, figsize=(15, 4))
@@ -120,11 +119,11 @@ def training_curves(trials: pd.DataFrame, histories: dict[str, pd.DataFrame], ax
         if history is None or history.empty:
             continue
         label = f"{row['key']} {_label(row, axes + ['seed'])}"
-        for ax, metric in zip(axs, metrics):
+        for ax, metric in zip(axs, CURVES):
             points = history[history["metric"] == metric].sort_values("step")
             if not points.empty:
                 ax.plot(points["step"], points["value"], marker=".", label=label)
-    for ax, metric in zip(axs, metrics):
+    for ax, metric in zip(axs, CURVES):
         ax.set_title(metric)
         ax.set_xlabel("epoch")
     axs[-1].legend(fontsize=7)

@@ -11,7 +11,7 @@ import pandas as pd
 
 from dashboards import ablation, papers, plots
 from dashboards.study_runs import StudyRuns, load
-from orchestrator import tracking
+from trainables import tracking
 
 REPORT_FOLDER = "report"
 USED_METHODS = ("pretrain.masking.strategy", "finetune.masking.strategy", "pretrain.target")

@@ -7,7 +7,8 @@ import time
 import pandas as pd
 
 from dashboards.study_runs import StudyRuns, load
-from orchestrator import tracking
+from trainables import tracking
+from trainables.tracking import PRETRAIN_LOSS, TEST_TOP1, VAL_TOP1, Stage
 
 STATES = {"SCHEDULED": "pending", "RUNNING": "running", "FINISHED": "done", "FAILED": "failed",
           "KILLED": "stopped"}
@@ -15,7 +16,7 @@ STATES = {"SCHEDULED": "pending", "RUNNING": "running", "FINISHED": "done", "FAI
 
 def _progress(client, row: pd.Series, cfg_epochs: dict) -> tuple[str, str]:
     """(stage, 'epoch i/n') of a trial from its latest metric steps."""
-    for stage, metric in (("finetune", "finetune/top1"), ("pretrain", "pretrain/loss")):
+    for stage, metric in ((Stage.FINETUNE, VAL_TOP1), (Stage.PRETRAIN, PRETRAIN_LOSS)):
         if metric in row and not pd.isna(row[metric]):
             steps = [m.step for m in client.get_metric_history(row["run_id"], metric)]
             total = cfg_epochs.get(f"{stage}.epochs")
@@ -36,7 +37,7 @@ def summary(uri: str, experiment: str, study_id: str | None = None) -> str:
         counts[state] = counts.get(state, 0) + 1
         epochs = {k: row.get(k) for k in ("pretrain.epochs", "finetune.epochs")}
         stage, epoch = _progress(client, row, epochs)
-        top1 = row.get("finetune/top1")
+        top1 = row.get(VAL_TOP1)
         axes = " ".join(f"{a.rsplit('.', 1)[-1]}={row.get(a)}" for a in runs.axes)
         lines.append(f"  {row['key']:5s} {state:8s} {stage:9s} epoch {epoch:7s} "
                      f"val top-1 {'-' if pd.isna(top1) else f'{top1:5.1f}%'}  {axes} seed={row.get('seed')}")
@@ -44,9 +45,9 @@ def summary(uri: str, experiment: str, study_id: str | None = None) -> str:
     done = trials[trials["status"] == "FINISHED"]
     head = [f"study {runs.study_id} ({parent.info.status.lower()}): {planned} trials — "
             + ", ".join(f"{v} {k}" for k, v in counts.items() if v)]
-    if "finetune/test_top1" in done and not done.empty:
-        best = done.loc[done["finetune/test_top1"].idxmax()]
-        head.append(f"best so far: {best['key']} test top-1 {best['finetune/test_top1']:.1f}%")
+    if TEST_TOP1 in done and not done.empty:
+        best = done.loc[done[TEST_TOP1].idxmax()]
+        head.append(f"best so far: {best['key']} test top-1 {best[TEST_TOP1]:.1f}%")
     remaining = counts["pending"] + counts["running"]
     if remaining and not done.empty:
         per_trial = done["wall_s"].mean()

@@ -6,11 +6,11 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from orchestrator import tracking
 from orchestrator.errors import UserInputError
+from trainables import tracking
+from trainables.tracking import AXIS_TAG_PREFIX, FINETUNE_LOSS, PRETRAIN_LOSS, TRIAL_KEY_TAG, VAL_TOP1
 
-AXIS_TAG = "maskray.axis."
-CURVES = ("pretrain/loss", "finetune/loss", "finetune/top1")
+CURVES = (PRETRAIN_LOSS, FINETUNE_LOSS, VAL_TOP1)
 
 
 @dataclass
@@ -31,11 +31,7 @@ def load(uri: str, experiment: str, study_id: str | None = None, with_histories:
         names = sorted(e.name for e in client.search_experiments() if e.name != "Default")
         raise UserInputError("study", [f"no MLflow experiment named {experiment!r} in {uri} "
                                        f"(known: {', '.join(names) or 'none'})"])
-    query = f"tags.`{tracking.ROLE_TAG}` = 'study'"
-    if study_id:
-        query += f" and tags.`{tracking.STUDY_TAG}` = '{study_id}'"
-    parents = client.search_runs([exp.experiment_id], filter_string=query, max_results=1,
-                                 order_by=["attributes.start_time DESC"])
+    parents = tracking.study_executions(uri, exp.experiment_id, study_id, max_results=1)
     if not parents:
         raise UserInputError("study", [f"no execution {study_id!r} of study {experiment!r} in {uri}"
                                        if study_id else f"study {experiment!r} has no execution in {uri}"])
@@ -44,12 +40,12 @@ def load(uri: str, experiment: str, study_id: str | None = None, with_histories:
     runs = tracking.child_runs(uri, exp.experiment_id, sid)
     rows, axes = [], []
     for run in runs:
-        row = {"key": run.data.tags.get("maskray.trial_key", run.info.run_name), "run_id": run.info.run_id,
+        row = {"key": run.data.tags.get(TRIAL_KEY_TAG, run.info.run_name), "run_id": run.info.run_id,
                "status": run.info.status, "run_name": run.info.run_name,
                "wall_s": ((run.info.end_time or run.info.start_time) - run.info.start_time) / 1000}
         for tag, value in run.data.tags.items():
-            if tag.startswith(AXIS_TAG):
-                axis = tag[len(AXIS_TAG):]
+            if tag.startswith(AXIS_TAG_PREFIX):
+                axis = tag[len(AXIS_TAG_PREFIX):]
                 row[axis] = _number(value)
                 if axis != "seed" and axis not in axes:
                     axes.append(axis)

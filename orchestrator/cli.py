@@ -45,15 +45,16 @@ def cmd_validate(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from orchestrator.launch import find_execution, run_study
+    from orchestrator.launch import LaunchOptions, find_execution, run_study
+    from trainables.tracking import TEST_TOP1, VAL_TOP1
     spec, trials = _load(args.study, args.preset)
     resume_id = storage = None
     if args.command == "resume":
         resume_id, storage = find_execution(spec, trials, args.tracking_uri, args.study_id)
-    study_id, parent_id, grid = run_study(spec, trials, args.study, args.address, args.tracking_uri,
-                                          args.storage or storage, args.num_cpus, args.verbose,
-                                          reuse_pretraining=not args.no_pretrain_cache, resume_id=resume_id,
-                                          retry_failed=getattr(args, "retry_failed", False))
+    options = LaunchOptions(args.address, args.tracking_uri, args.storage or storage, args.num_cpus, args.verbose,
+                            reuse_pretraining=not args.no_pretrain_cache, resume_id=resume_id,
+                            retry_failed=getattr(args, "retry_failed", False))
+    study_id, parent_id, grid = run_study(spec, trials, args.study, options)
     axes = list(trials[0].axes)
     rows, errors = [], []
     for result in sorted(grid, key=lambda r: r.config["trial"]["key"]):
@@ -62,12 +63,12 @@ def cmd_run(args) -> int:
         if result.error is not None:
             status = "FAILED"
             errors.append((t["key"], _error_summary(result.error)))
-        elif "finetune/test_top1" in m:
+        elif TEST_TOP1 in m:
             status = "ok"
         else:  # ASHA stops the trials that fall behind; otherwise the run was interrupted
             status = "stopped" if spec.scheduler.kind == "asha" else "incomplete"
         rows.append([t["key"], *(str(t["axes"][a]) for a in axes),
-                     _pct(m.get("finetune/top1")), _pct(m.get("finetune/test_top1")),
+                     _pct(m.get(VAL_TOP1)), _pct(m.get(TEST_TOP1)),
                      f"{m.get('time_total_s', 0):.0f}s", status])
     print()
     print(_format_table(["trial", *axes, "val top-1", "test top-1", "wall", "status"], rows))
@@ -104,6 +105,7 @@ def cmd_data_check(args) -> int:
 
 def cmd_data_tokenizer(args) -> int:
     import json
+    from pathlib import Path
 
     from orchestrator.launch import build_tokenizers, prepare_data
     _, trials = _load(args.study, args.preset)
@@ -158,7 +160,7 @@ def cmd_report(args) -> int:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
     from dashboards.report import build
-    from orchestrator.tracking import absolute_uri
+    from trainables.tracking import absolute_uri
     name = _study_name(args.study, args.preset)
     out = Path(args.out or f"reports/{name}")
     page = build(absolute_uri(args.tracking_uri), name, out, args.study_id, log_to_parent=not args.no_log)
@@ -170,7 +172,7 @@ def cmd_status(args) -> int:
     import time
 
     from dashboards.status import summary
-    from orchestrator.tracking import absolute_uri
+    from trainables.tracking import absolute_uri
     name = _study_name(args.study, args.preset)
     while True:
         text = summary(absolute_uri(args.tracking_uri), name, args.study_id)
@@ -183,7 +185,7 @@ def cmd_status(args) -> int:
 
 def cmd_compare(args) -> int:
     from dashboards.compare import compare
-    from orchestrator.tracking import absolute_uri
+    from trainables.tracking import absolute_uri
     study = _study_name(args.study) if args.study else None
     print(compare(absolute_uri(args.tracking_uri), args.run_a, args.run_b, study))
     return 0
@@ -191,7 +193,7 @@ def cmd_compare(args) -> int:
 
 def cmd_ui(args) -> int:
     import os
-    from orchestrator.tracking import absolute_uri
+    from trainables.tracking import absolute_uri
     from pathlib import Path
     uri = absolute_uri(args.tracking_uri)
     destination = args.artifacts_destination

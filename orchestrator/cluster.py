@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from orchestrator.errors import UserInputError
-from orchestrator.tracking import is_local_store
+from trainables.tracking import is_local_store
 
 TRIAL_DRIVER_CPU = 0.01   # a trial driver mostly waits on its TorchTrainer
 LOCAL_OBJECT_STORE_BYTES = 256 * 1024 ** 2

@@ -1,16 +1,21 @@
-"""Running a study: data and tracking prepared up front, then one Tune trial per trial config."""
+"""Running a study execution, step by step: data and tokenizers prepared, Ray connected and
+checked, the parent run opened, the trials' params built, Tune run (or restored), the runs
+closed. One Tune trial per trial config; each one is orchestrator/trial_driver.py."""
 from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator import cluster, pretrain_cache, tracking
+from orchestrator import cluster, pretrain_cache, search
 from orchestrator.errors import UserInputError
 from orchestrator.spec import StudySpec
 from orchestrator.study import Trial
 from orchestrator.trial_driver import StudyContext, run_trial
+from trainables import tracking
 from trainables.fingerprint import code_fingerprint, config_hash, file_digest
+from trainables.tracking import STORAGE_TAG, STUDY_HASH_TAG, TEST_TOP1
 
 
 def prepare_data(trials: list[Trial]) -> dict[str, dict[str, str]]:
@@ -67,8 +72,30 @@ def _extract_motion(trials: list[Trial], lists: dict[str, dict[str, str]]) -> No
         extract_lists(list(lists[root].values()))
 
 
-STUDY_HASH_TAG = "maskray.study_hash"
-STORAGE_TAG = "maskray.storage"
+@dataclass(frozen=True)
+class LaunchOptions:
+    """How to run a study, from the command line (the study file says what to run)."""
+    address: str | None = None         # an existing Ray cluster; None: RAY_ADDRESS, else a local Ray
+    tracking_uri: str | None = None    # overrides tracking.uri
+    storage: str | None = None         # overrides storage.path
+    num_cpus: int | None = None        # a local Ray's CPUs
+    verbose: bool = False
+    reuse_pretraining: bool = True
+    resume_id: str | None = None       # continue this execution instead of starting one
+    retry_failed: bool = False         # with resume_id: also rerun the failed trials
+
+
+@dataclass(frozen=True)
+class Execution:
+    """One execution of a study: where it is tracked and where Tune keeps its state."""
+    study_id: str
+    tracking_uri: str
+    storage_path: str
+    resumed: bool
+
+    @property
+    def experiment_path(self) -> str:
+        return f"{self.storage_path.rstrip('/')}/{self.study_id}"
 
 
 def study_hash(trials: list[Trial]) -> str:
@@ -81,10 +108,8 @@ def find_execution(spec: StudySpec, trials: list[Trial], tracking_uri: str | Non
     the latest unfinished one, refused when the study file no longer expands to its trials."""
     uri = tracking.absolute_uri(tracking_uri or spec.tracking.uri)
     name = spec.tracking.experiment or spec.name
-    client = tracking.client(uri)
-    experiment = client.get_experiment_by_name(name)
-    query = f"tags.`{tracking.ROLE_TAG}` = 'study'" + (f" and tags.`{tracking.STUDY_TAG}` = '{study_id}'" if study_id else "")
-    runs = client.search_runs([experiment.experiment_id], query, order_by=["attributes.start_time DESC"]) if experiment else []
+    experiment = tracking.client(uri).get_experiment_by_name(name)
+    runs = tracking.study_executions(uri, experiment.experiment_id, study_id) if experiment else []
     runs = [r for r in runs if study_id or r.info.status != "FINISHED"]
     if not runs:
         what = f"execution {study_id!r}" if study_id else "unfinished execution"
@@ -98,139 +123,124 @@ def find_execution(spec: StudySpec, trials: list[Trial], tracking_uri: str | Non
     return found, parent.data.tags[STORAGE_TAG]
 
 
-def run_study(spec: StudySpec, trials: list[Trial], study_file: str, address: str | None = None,
-              tracking_uri: str | None = None, storage: str | None = None, num_cpus: int | None = None,
-              verbose: bool = False, reuse_pretraining: bool = True, resume_id: str | None = None,
-              retry_failed: bool = False):
-    """A new execution of the study, or with `resume_id` the interrupted one continued: Tune
-    restores its experiment (finished trials stay finished), each trial driver reattaches to
-    its MLflow run, and each Train run resumes from its latest checkpoint."""
+def run_study(spec: StudySpec, trials: list[Trial], study_file: str, options: LaunchOptions = LaunchOptions()):
+    """A new execution of the study, or with `options.resume_id` the interrupted one continued:
+    Tune restores its experiment (finished trials stay finished), each trial driver reattaches
+    to its MLflow run, and each Train run resumes from its latest checkpoint.
+    → (study id, parent run id, Tune's result grid)."""
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # Tune's own tables off: ProgressPrinter reports
-    from ray import tune
-
-    from orchestrator.progress import ProgressPrinter
-
     lists = prepare_data(trials)
     tokenizers = build_tokenizers(trials, lists)
-    uri = tracking.absolute_uri(tracking_uri or spec.tracking.uri)
-    storage_path = storage or spec.storage.path
-    if "://" not in storage_path:
-        storage_path = str(Path(storage_path).resolve())
-    study_id = resume_id or f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    experiment_path = f"{storage_path.rstrip('/')}/{study_id}"
-    if resume_id and not tune.Tuner.can_restore(experiment_path):
-        raise UserInputError(f"study {spec.name}", [f"no Tune experiment of {study_id} under {storage_path} "
-                                                    f"(--storage where it ran)"])
-
-    started_locally = cluster.connect(address, num_cpus, verbose)
+    execution = _plan_execution(spec, options)
+    started_locally = cluster.connect(options.address, options.num_cpus, options.verbose)
     try:
-        cluster.check_fits(spec.resources, started_locally, uri, storage_path)
-        experiment_id = tracking.ensure_experiment(uri, spec.tracking.experiment or spec.name,
-                                                   spec.tracking.artifact_location)
-        parent_id = tracking.parent_run(uri, experiment_id, study_id, study_id, {
-            "study.name": spec.name, "study.trials": len(trials), "study.seeds": spec.seeds,
-            **{f"study.axis.{k}": v for k, v in spec.sweep.items()}})
-        client = tracking.client(uri)
-        if resume_id:
-            client.update_run(parent_id, status="RUNNING")
-        else:
-            client.set_tag(parent_id, STUDY_HASH_TAG, study_hash(trials))
-            client.set_tag(parent_id, STORAGE_TAG, storage_path)
-            client.log_artifact(parent_id, study_file, "study")
-        r = spec.resources
-        claims = pretrain_cache.start_claims(study_id) if reuse_pretraining else None
-        context = StudyContext(study_id, uri, experiment_id, parent_id, storage_path, r.workers_per_trial,
-                               r.cpus_per_worker, r.gpus_per_worker, r.max_failures, lists, claims,
-                               placement=r.placement,
-                               # one machine, no early stopping: every controller cleans up after itself
-                               keep_pg_cleaner=spec.scheduler.kind == "asha" or not started_locally)
-        code = code_fingerprint()
-        digests = {root: {split: file_digest(path) for split, path in paths.items()} for root, paths in lists.items()}
-        trial_params = []
-        for t in trials:
-            config = t.config.model_dump(mode="json")
-            trial_params.append({
-                "key": t.key, "trial_id": t.trial_id, "axes": t.axes, "config": config,
-                "pretrain_key": pretrain_cache.pretrain_key(config, r.workers_per_trial, digests[t.config.data.root], code),
-                "tokenizer_dir": tokenizers.get(t.key)})
-        param_space, search_alg, num_samples = _search(spec, trial_params)
-        trainable = tune.with_resources(tune.with_parameters(run_trial, study=context),
-                                        cluster.trial_driver_resources(r))
-        print(f"study {study_id}: {len(trials)} trials{' (resumed)' if resume_id else ''}, MLflow {uri} "
-              f"(experiment {spec.tracking.experiment or spec.name}, parent run {parent_id})", flush=True)
-        if resume_id:
-            # Tune's experiment state is a pickle: only ever restored from the study's own storage.
-            tuner = tune.Tuner.restore(experiment_path, trainable, resume_unfinished=True,
-                                       resume_errored=retry_failed, param_space=param_space)
-        else:
-            tuner = tune.Tuner(
-                trainable, param_space=param_space,
-                tune_config=tune.TuneConfig(max_concurrent_trials=cluster.concurrent_trials(r),
-                                            scheduler=_scheduler(spec, trials), search_alg=search_alg,
-                                            num_samples=num_samples,
-                                            trial_name_creator=_trial_name, trial_dirname_creator=_trial_name,
-                                            # A trial Tune stops early (ASHA, also at max_t) still
-                                            # runs its trainer: its actor cannot be reset within
-                                            # Tune's 2 s and the study hung on the next trial.
-                                            reuse_actors=spec.scheduler.kind == "fifo"),
-                run_config=tune.RunConfig(name=study_id, storage_path=storage_path, verbose=0,
-                                          callbacks=[ProgressPrinter(num_samples if search_alg else len(trials))],
-                                          failure_config=tune.FailureConfig(max_failures=0)))
+        cluster.check_fits(spec.resources, started_locally, execution.tracking_uri, execution.storage_path)
+        experiment_id, parent_id = _open_parent_run(spec, trials, study_file, execution)
+        context = _study_context(spec, execution, experiment_id, parent_id, lists, options, started_locally)
+        tuner = _tuner(spec, trials, _trial_params(spec, trials, lists, tokenizers), context, execution, options)
+        print(f"study {execution.study_id}: {len(trials)} trials{' (resumed)' if execution.resumed else ''}, "
+              f"MLflow {execution.tracking_uri} (experiment {spec.tracking.experiment or spec.name}, "
+              f"parent run {parent_id})", flush=True)
         grid = tuner.fit()
-        _close_runs(client, uri, experiment_id, study_id, parent_id, grid, spec.scheduler.kind == "asha")
-        return study_id, parent_id, grid
+        tracking.close_study(execution.tracking_uri, experiment_id, execution.study_id, parent_id,
+                             _outcomes(grid), spec.scheduler.kind == "asha")
+        return execution.study_id, parent_id, grid
     finally:
         if started_locally:
             cluster.shutdown()
 
 
-def _close_runs(client, uri: str, experiment_id: str, study_id: str, parent_id: str, grid, asha: bool) -> None:
-    """Closes the runs Tune stopped before their drivers did (ASHA, Ctrl-C): FINISHED when the
-    trial completed (ASHA may stop a trial at its last epoch), else KILLED. A driver can see
-    its trainer die as Tune stops it (Tune removes the trial's placement group, the Train
-    controller's with it) and mark its run FAILED: Tune's result, without an error, decides."""
-    results = {r.config["trial"]["key"]: r for r in grid}
-
-    def completed(r) -> bool:
-        return r.error is None and "finetune/test_top1" in (r.metrics or {})
-    for run in tracking.child_runs(uri, experiment_id, study_id):
-        r = results.get(run.data.tags.get("maskray.trial_key"))
-        no_error = r is not None and r.error is None
-        if not (run.info.status == "RUNNING" or (run.info.status == "FAILED" and no_error)):
-            continue
-        done = no_error and completed(r)
-        if asha and no_error and not done:
-            client.set_tag(run.info.run_id, "maskray.stopped_by", "asha")
-        client.set_terminated(run.info.run_id, "FINISHED" if done else "KILLED")
-    finished = all(completed(r) or (asha and r.error is None) for r in grid)
-    client.set_terminated(parent_id, "FINISHED" if finished else "FAILED")
-
-
-def _search(spec: StudySpec, trial_params: list[dict]):
-    """(param space, search algorithm, num_samples): every trial once (grid, random), or
-    Optuna picking `num_samples` points of the validated grid."""
+def _plan_execution(spec: StudySpec, options: LaunchOptions) -> Execution:
+    """The execution's id, tracking store and storage; a resume must find Tune's state there."""
     from ray import tune
-    if spec.search.kind != "optuna":
-        return {"trial": tune.grid_search(trial_params)}, None, 1
-    from orchestrator.optuna_search import PointSearch, index_space, points_by_index
-    os.environ["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"   # pretraining results lack the metric
-    s = spec.search
-    searcher = PointSearch(points_by_index(spec.sweep, trial_params), s.metric, s.mode, s.seed)
-    return index_space(spec.sweep), searcher, s.num_samples
+    storage_path = options.storage or spec.storage.path
+    if "://" not in storage_path:
+        storage_path = str(Path(storage_path).resolve())
+    study_id = options.resume_id or f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    execution = Execution(study_id, tracking.absolute_uri(options.tracking_uri or spec.tracking.uri), storage_path,
+                          resumed=options.resume_id is not None)
+    if execution.resumed and not tune.Tuner.can_restore(execution.experiment_path):
+        raise UserInputError(f"study {spec.name}", [f"no Tune experiment of {study_id} under {storage_path} "
+                                                    f"(--storage where it ran)"])
+    return execution
 
 
-def _scheduler(spec: StudySpec, trials: list[Trial]):
-    """None (FIFO) or ASHA on the study's metric, over both stages' epochs."""
-    s = spec.scheduler
-    if s.kind == "fifo":
-        return None
-    from ray.tune.schedulers import ASHAScheduler
-    # Pretraining results carry no fine-tuning metric; ASHA waits for it, Tune must not fail on it.
-    os.environ["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"
-    max_t = max((t.config.pretrain.epochs if t.config.pretrain.enabled else 0) + t.config.finetune.epochs
-                for t in trials)
-    return ASHAScheduler(time_attr="training_iteration", metric=s.metric, mode=s.mode, max_t=max_t,
-                         grace_period=s.grace_period, reduction_factor=s.reduction_factor)
+def _open_parent_run(spec: StudySpec, trials: list[Trial], study_file: str, execution: Execution) -> tuple[str, str]:
+    """(experiment id, parent run id): the study's experiment and this execution's run in it."""
+    uri = execution.tracking_uri
+    experiment_id = tracking.ensure_experiment(uri, spec.tracking.experiment or spec.name,
+                                               spec.tracking.artifact_location)
+    parent_id = tracking.parent_run(uri, experiment_id, execution.study_id, execution.study_id, {
+        "study.name": spec.name, "study.trials": len(trials), "study.seeds": spec.seeds,
+        **{f"study.axis.{k}": v for k, v in spec.sweep.items()}})
+    client = tracking.client(uri)
+    if execution.resumed:
+        client.update_run(parent_id, status="RUNNING")
+    else:
+        client.set_tag(parent_id, STUDY_HASH_TAG, study_hash(trials))
+        client.set_tag(parent_id, STORAGE_TAG, execution.storage_path)
+        client.log_artifact(parent_id, study_file, "study")
+    return experiment_id, parent_id
+
+
+def _study_context(spec: StudySpec, execution: Execution, experiment_id: str, parent_id: str, lists: dict,
+                   options: LaunchOptions, started_locally: bool) -> StudyContext:
+    r = spec.resources
+    claims = pretrain_cache.start_claims(execution.study_id) if options.reuse_pretraining else None
+    return StudyContext(execution.study_id, execution.tracking_uri, experiment_id, parent_id,
+                        execution.storage_path, r.workers_per_trial, r.cpus_per_worker, r.gpus_per_worker,
+                        r.max_failures, lists, claims, placement=r.placement,
+                        # one machine, no early stopping: every controller cleans up after itself
+                        keep_pg_cleaner=spec.scheduler.kind == "asha" or not started_locally)
+
+
+def _trial_params(spec: StudySpec, trials: list[Trial], lists: dict, tokenizers: dict) -> list[dict]:
+    """What Tune hands each trial driver: key, id, axes, resolved config, pretraining cache key."""
+    code = code_fingerprint()
+    digests = {root: {split: file_digest(path) for split, path in paths.items()} for root, paths in lists.items()}
+    params = []
+    for t in trials:
+        config = t.config.model_dump(mode="json")
+        params.append({
+            "key": t.key, "trial_id": t.trial_id, "axes": t.axes, "config": config,
+            "pretrain_key": pretrain_cache.pretrain_key(config, spec.resources.workers_per_trial,
+                                                        digests[t.config.data.root], code),
+            "tokenizer_dir": tokenizers.get(t.key)})
+    return params
+
+
+def _tuner(spec: StudySpec, trials: list[Trial], trial_params: list[dict], context: StudyContext,
+           execution: Execution, options: LaunchOptions):
+    """A new Tuner over the trials, or the interrupted execution's restored."""
+    from ray import tune
+
+    from orchestrator.progress import ProgressPrinter
+    param_space, search_alg, num_samples = search.tune_search(spec, trial_params)
+    trainable = tune.with_resources(tune.with_parameters(run_trial, study=context),
+                                    cluster.trial_driver_resources(spec.resources))
+    if execution.resumed:
+        # Tune's experiment state is a pickle: only ever restored from the study's own storage.
+        return tune.Tuner.restore(execution.experiment_path, trainable, resume_unfinished=True,
+                                  resume_errored=options.retry_failed, param_space=param_space)
+    return tune.Tuner(
+        trainable, param_space=param_space,
+        tune_config=tune.TuneConfig(max_concurrent_trials=cluster.concurrent_trials(spec.resources),
+                                    scheduler=search.scheduler(spec, trials), search_alg=search_alg,
+                                    num_samples=num_samples,
+                                    trial_name_creator=_trial_name, trial_dirname_creator=_trial_name,
+                                    # A trial Tune stops early (ASHA, also at max_t) still runs its
+                                    # trainer: its actor cannot be reset within Tune's 2 s and the
+                                    # study hung on the next trial.
+                                    reuse_actors=spec.scheduler.kind == "fifo"),
+        run_config=tune.RunConfig(name=execution.study_id, storage_path=execution.storage_path, verbose=0,
+                                  callbacks=[ProgressPrinter(num_samples if search_alg else len(trials))],
+                                  failure_config=tune.FailureConfig(max_failures=0)))
+
+
+def _outcomes(grid) -> dict[str, tuple[bool, bool]]:
+    """trial key → (ended without error, completed: has its test result), as Tune saw it."""
+    return {r.config["trial"]["key"]: (r.error is None, r.error is None and TEST_TOP1 in (r.metrics or {}))
+            for r in grid}
 
 
 def _trial_name(trial) -> str:

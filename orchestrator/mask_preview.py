@@ -26,7 +26,7 @@ def parse_grid(text: str) -> tuple[int, int, int]:
 def preview_mask(strategy_name: str, ratio: float, grid: tuple[int, int, int], seed: int, train: bool,
                  video: str | None, options: dict) -> tuple[np.ndarray, dict | None]:
     """→ (mask (T, H, W) bool, the clip when --video was given: {"frames", "path"})."""
-    from orchestrator.spec import MaskingConfig
+    from trainables.config import MaskingConfig
     from trainables.masking import get_strategy
     try:
         masking = MaskingConfig(strategy=strategy_name, ratio=ratio, **options)
@@ -52,7 +52,7 @@ def preview_mask(strategy_name: str, ratio: float, grid: tuple[int, int, int], s
 def _mask_of_video(masking, grid, seed: int, train: bool, video: str):
     from pathlib import Path
 
-    from orchestrator.spec import DataConfig
+    from trainables.config import DataConfig
     from trainables.data.clips import ClipDataset, picture_frames
     t, h, w = grid
     if h != w:

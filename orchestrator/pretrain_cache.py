@@ -1,10 +1,11 @@
-"""One pretraining per distinct pretraining config: trials that differ only in fine-tuning
-reuse the encoder of the first trial that pretrained it.
+"""The pretraining cache, driver side: one pretraining per distinct pretraining config;
+trials that differ only in fine-tuning reuse the encoder of the first trial that pretrained
+it. The worker side (publishing and replaying) is trainables/loops/pretrain_cache.py.
 
 The cache lives in MLflow, so it works on any cluster that can reach the tracking server:
-the pretraining trial logs `pretrain/autoencoder.safetensors` (encoder and decoders) and `pretrain/record.json` (its
-per-epoch metrics) and tags its run `maskray.pretrain_done`; a later trial with the same
-key downloads both, replays the metrics (so its run and Tune's iteration count look the
+the pretraining trial logs `pretrain/autoencoder.safetensors` (encoder and decoders) and
+`pretrain/record.json` (its per-epoch metrics) and tags its run `maskray.pretrain_done`; a
+later trial with the same key downloads both, replays the metrics (so its run and Tune's iteration count look the
 same as a pretraining trial's) and fine-tunes. The key hashes everything that decides the
 encoder: the data, model and pretrain sections, the seed, the number of DDP workers, the
 list files' contents and the source of `trainables/` (an edited loop never reuses an
@@ -14,12 +15,10 @@ from __future__ import annotations
 
 import time
 
-from orchestrator import tracking
+from trainables import tracking
 from trainables.fingerprint import config_hash
+from trainables.tracking import PRETRAIN_DONE_TAG, PRETRAIN_KEY_TAG
 
-KEY_TAG = "maskray.pretrain_key"
-DONE_TAG = "maskray.pretrain_done"
-REUSED_TAG = "maskray.pretrain_reused_from"
 POLL_S = 5.0
 
 
@@ -36,7 +35,7 @@ def pretrain_key(config: dict, workers: int, list_digests: dict[str, str], code:
 def find_source(uri: str, experiment_id: str, key: str):
     """The earliest run of the experiment that finished pretraining with this key, or None."""
     runs = tracking.client(uri).search_runs(
-        [experiment_id], filter_string=f"tags.`{KEY_TAG}` = '{key}' and tags.`{DONE_TAG}` = '1'",
+        [experiment_id], filter_string=f"tags.`{PRETRAIN_KEY_TAG}` = '{key}' and tags.`{PRETRAIN_DONE_TAG}` = '1'",
         max_results=1, order_by=["attributes.start_time ASC"])
     return runs[0] if runs else None
 

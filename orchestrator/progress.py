@@ -7,6 +7,7 @@ import time
 from ray.tune import Callback
 
 from orchestrator.study import axes_label
+from trainables.tracking import FINETUNE_LOSS, PRETRAIN_LOSS, TEST_TOP1, VAL_TOP1, Stage
 
 
 def _label(trial) -> str:
@@ -34,21 +35,21 @@ class ProgressPrinter(Callback):
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
         stage = result.get("stage", "?")
-        if stage == "failed":      # the trial's error follows in on_trial_error
+        if stage == Stage.FAILED:      # the trial's error follows in on_trial_error
             return
-        cfg = trial.config["trial"]["config"][stage] if stage in ("pretrain", "finetune") else {}
+        cfg = trial.config["trial"]["config"][stage] if stage in (Stage.PRETRAIN, Stage.FINETUNE) else {}
         epoch = f"epoch {result.get('epoch', '?')}/{cfg.get('epochs', '?')}"
-        if stage == "pretrain":
-            detail = f"loss {result.get('pretrain/loss', float('nan')):.4f}"
+        if stage == Stage.PRETRAIN:
+            detail = f"loss {result.get(PRETRAIN_LOSS, float('nan')):.4f}"
             if result.get("reused_from"):
                 detail += f" (reused from {result['reused_from']})"
         else:
-            detail = (f"loss {result.get('finetune/loss', float('nan')):.3f} "
-                      f"val top-1 {result.get('finetune/top1', float('nan')):.1f}%")
+            detail = (f"loss {result.get(FINETUNE_LOSS, float('nan')):.3f} "
+                      f"val top-1 {result.get(VAL_TOP1, float('nan')):.1f}%")
         self._say(trials, f"{_label(trial)} {stage} {epoch} {detail}")
 
     def on_trial_complete(self, iteration, trials, trial, **info):
-        top1 = (trial.last_result or {}).get("finetune/test_top1")
+        top1 = (trial.last_result or {}).get(TEST_TOP1)
         self._say(trials, f"{_label(trial)} finished" + (f": test top-1 {top1:.1f}%" if top1 is not None else ""),
                   ending=trial)
 

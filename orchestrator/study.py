@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import copy
-import itertools
-import random
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,7 +10,9 @@ import yaml
 from pydantic import ValidationError
 
 from orchestrator.errors import UserInputError
-from orchestrator.spec import StudySpec, TrialConfig
+from orchestrator.search import search_points
+from orchestrator.spec import StudySpec
+from trainables.config import TrialConfig
 from trainables.fingerprint import config_hash
 
 
@@ -115,25 +115,13 @@ def _set_path(tree: dict[str, Any], dotted: str, value: Any) -> None:
             node = node[part]
 
 
-def _search_points(spec: StudySpec, source: str) -> list[tuple]:
-    """The sweep's value combinations the search runs: all (grid) or a random subset."""
-    points = list(itertools.product(*spec.sweep.values()))
-    if spec.search.kind in ("grid", "optuna"):   # optuna picks among all of them, all validated
-        return points
-    n = spec.search.num_samples
-    if n > len(points):
-        raise UserInputError(source, [f"search.num_samples = {n}: the sweep has only {len(points)} combinations"])
-    rng = random.Random(spec.search.seed)
-    return [points[i] for i in sorted(rng.sample(range(len(points)), n))]
-
-
 def expand_trials(spec: StudySpec, source: str = "study") -> list[Trial]:
     """Every grid point × seed as a validated TrialConfig; all problems reported at once."""
     base = spec.base_trial()
     axis_paths = list(spec.sweep)
     problems: list[str] = []
     trials: list[Trial] = []
-    for values in _search_points(spec, source):
+    for values in search_points(spec, source):
         for seed in spec.seeds:
             axes = dict(zip(axis_paths, values)) | {"seed": seed}
             tree = copy.deepcopy(base) | {"seed": seed}

@@ -1,9 +1,17 @@
 """One Tune trial: a function trainable that runs the trial's TorchTrainer (pretraining,
-then fine-tuning from the pretrained encoder) and keeps the trial's MLflow run in step.
+then fine-tuning from the pretrained encoder: trainables/loops/trial.py) and keeps the
+trial's MLflow run in step.
+
+Lifecycle, driver side: find or create the trial's child run by tags (a restored trial
+reattaches to it) → take the pretraining cache's claim (reuse a published pretraining, or
+own the key) → one `TorchTrainer.fit()` for both stages → FINISHED, or FAILED with the
+worker's `TrialFailure` message. Runs the Tune stops first are closed by the study
+(`tracking.close_study`).
 
 Runs inside a Ray actor; uses ray.tune APIs here and leaves ray.train APIs to the workers."""
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -24,17 +32,17 @@ class StudyContext:
     lists: dict                     # data root → {"train": path, "val": path, "test": path}
     pretrain_claims: Any = None     # the study's PretrainClaims actor; None: no pretraining reuse
     placement: str = "pack"         # a trial's workers: PACK or SPREAD over nodes
-    keep_pg_cleaner: bool = True    # see LeanTorchTrainer: needed where Tune stops trials or nodes go
+    keep_pg_cleaner: bool = True    # see lean_trainer_class: needed where Tune stops trials or nodes go
 
 
 def run_trial(param: dict, study: StudyContext) -> None:
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.tune.integration.ray_train import TuneReportCallback
 
-    from orchestrator import pretrain_cache, tracking
-    from orchestrator.lean_trainer import LeanTorchTrainer
+    from orchestrator import pretrain_cache
     from orchestrator.study import axes_label
-    from trainables.loops.entry import run_trial_worker
+    from trainables import tracking
+    from trainables.loops.trial import run_trial_worker
 
     trial = param["trial"]
     axes = trial["axes"]
@@ -43,8 +51,8 @@ def run_trial(param: dict, study: StudyContext) -> None:
     run_id, created = tracking.child_run(
         study.tracking_uri, study.experiment_id, study.parent_run_id, study.study_id, trial["trial_id"],
         run_name, tracking.flatten(trial["config"]),
-        tags={"maskray.trial_key": trial["key"], **{f"maskray.axis.{k}": str(v) for k, v in axes.items()},
-              **({pretrain_cache.KEY_TAG: key} if key else {})})
+        tags={tracking.TRIAL_KEY_TAG: trial["key"], **{f"{tracking.AXIS_TAG_PREFIX}{k}": str(v) for k, v in axes.items()},
+              **({tracking.PRETRAIN_KEY_TAG: key} if key else {})})
     client = tracking.client(study.tracking_uri)
     if created:
         client.log_dict(run_id, trial["config"], "config/trial_config.json")
@@ -55,15 +63,15 @@ def run_trial(param: dict, study: StudyContext) -> None:
         source = pretrain_cache.acquire(study.pretrain_claims, study.tracking_uri, study.experiment_id, key,
                                         trial["trial_id"])
         if source is not None and source.info.run_id != run_id:
-            client.set_tag(run_id, pretrain_cache.REUSED_TAG, source.info.run_id)
+            client.set_tag(run_id, tracking.PRETRAIN_REUSED_TAG, source.info.run_id)
             reuse = {"pretrained_run": source.info.run_id,
-                     "pretrained_by": source.data.tags.get("maskray.trial_key", source.info.run_id)}
+                     "pretrained_by": source.data.tags.get(tracking.TRIAL_KEY_TAG, source.info.run_id)}
         else:
             reuse = {"pretrain_key": key}
 
     lists = study.lists[trial["config"]["data"]["root"]]
     use_gpu = study.gpus_per_worker > 0
-    trainer = LeanTorchTrainer(
+    trainer = lean_trainer_class()(
         run_trial_worker, keep_cleaner=study.keep_pg_cleaner,
         train_loop_config={"trial": trial["config"], "run_id": run_id, "tracking_uri": study.tracking_uri,
                            "cpus_per_worker": study.cpus_per_worker, **reuse,
@@ -80,9 +88,9 @@ def run_trial(param: dict, study: StudyContext) -> None:
             failure_config=FailureConfig(max_failures=study.max_failures)))
     try:
         result = trainer.fit()
-        data_error = (result.metrics or {}).get("data_error")
-        if data_error:
-            raise RuntimeError(f"trial {trial['key']}: {data_error}")
+        failure = (result.metrics or {}).get(tracking.TRIAL_ERROR)
+        if failure:
+            raise RuntimeError(f"trial {trial['key']}: {failure}")
     except BaseException:
         client.set_terminated(run_id, "FAILED")
         raise
@@ -90,3 +98,31 @@ def run_trial(param: dict, study: StudyContext) -> None:
         if key:
             pretrain_cache.release(study.pretrain_claims, key, trial["trial_id"])
     client.set_terminated(run_id, "FINISHED")
+
+
+@functools.cache
+def lean_trainer_class():
+    """Ray Train's TorchTrainer without the helper actors a maskray trial does not use (the
+    class is made on first use: ray.train.torch imports torch, which the study's own driver
+    process does not need).
+
+    Every Train run starts a controller, a synchronization actor and its workers, a detached
+    `PlacementGroupCleaner`, and a `DatasetManager` actor for Ray Data inputs. Each is a fresh
+    Python process (seconds of CPU on a small machine: a bare Ray actor alone is ≈ 3 s here).
+    maskray reads videos with its own loaders, so the `DatasetManager` is never needed. The
+    cleaner frees the run's placement group when its controller dies without cleaning up, which
+    happens when Tune stops a trial early (ASHA) or a trial's node is lost: it is kept for those
+    studies (`keep_cleaner`). It also polls Ray's state API every second for its whole run."""
+    from ray.train.torch import TorchTrainer
+
+    class LeanTorchTrainer(TorchTrainer):
+        def __init__(self, *args, keep_cleaner: bool = True, **kwargs):
+            super().__init__(*args, **kwargs)
+            self._dropped = {"DatasetsCallback"} | (set() if keep_cleaner else {"PlacementGroupCleanerCallback"})
+
+        def _create_default_callbacks(self):
+            # A private hook of Ray Train V2 (checked with ray 2.60): a Ray without it keeps them all.
+            callbacks = super()._create_default_callbacks()
+            return [c for c in callbacks if type(c).__name__ not in self._dropped]
+
+    return LeanTorchTrainer

@@ -88,7 +88,7 @@ def test_repeated_augmentation_crops_one_decode_several_times(synth_root):
     samples — same frames, other crops and masks — and a batch holds all of them."""
     from torch.utils.data import DataLoader
 
-    from orchestrator.spec import DataConfig, MaskingConfig
+    from trainables.config import DataConfig, MaskingConfig
     from trainables.data.clips import ClipDataset, collate_clips
     cfg = DataConfig(root=str(synth_root), num_frames=8, sampling_rate=2, input_size=24, short_side_scale=1.6,
                      loader_workers=0, repeated_aug=3)

@@ -6,10 +6,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from orchestrator.spec import TrialConfig
+from trainables.config import TrialConfig
 from trainables.data.clips import model_input
 from trainables.loops.epoch import adamw, decay_groups
-from trainables.loops.pretrain import ReconstructionLoss
+from trainables.targets.loss import ReconstructionLoss
 from trainables.loops.worker import Worker, all_sum
 from trainables.masking import get_strategy
 from trainables.models.build import build_autoencoder, build_classifier

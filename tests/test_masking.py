@@ -3,7 +3,7 @@ tube repeats over t, frame masks whole steps, cell running's visibility schedule
 import numpy as np
 import pytest
 
-from orchestrator.spec import MaskingConfig
+from trainables.config import MaskingConfig
 from trainables.data.motion import TokenMotion
 from trainables.masking import get_strategy, strategy_names
 

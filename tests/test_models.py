@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from orchestrator.spec import MaskingConfig, TrialConfig
+from trainables.config import MaskingConfig, TrialConfig
 from trainables.masking import get_strategy
 from trainables.models.build import build_autoencoder, build_classifier, build_encoder
 from trainables.targets import get_target

@@ -4,7 +4,7 @@ import av
 import numpy as np
 import pytest
 
-from orchestrator.spec import TrialConfig
+from trainables.config import TrialConfig
 from tests.conftest import maskray
 from trainables.data import motion
 from trainables.data.clips import ClipDataset

@@ -22,14 +22,14 @@ STUDY = """
 def test_optuna_picks_validated_points_and_learns(tmp_path):
     from ray.tune.search import Searcher
 
-    from orchestrator.launch import _search
+    from orchestrator.search import tune_search
     study = tmp_path / "o.yaml"
     study.write_text(textwrap.dedent(STUDY))
     spec = load_study(study)
     trials = expand_trials(spec)
     assert len(trials) == 6                                   # every point validated up front
     params = [{"key": t.key, "trial_id": t.trial_id, "axes": t.axes} for t in trials]
-    space, searcher, num_samples = _search(spec, params)
+    space, searcher, num_samples = tune_search(spec, params)
     assert num_samples == 14
     searcher.set_search_properties(None, None, space)
     keys, picks = set(), []

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import tracking
+from trainables import tracking
 from tests.conftest import maskray
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

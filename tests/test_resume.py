@@ -87,7 +87,7 @@ def test_resume_refuses_a_changed_study(synth_root, tmp_path):
     """An execution is only continued by the study that started it."""
     from mlflow.tracking import MlflowClient
 
-    from orchestrator import tracking
+    from trainables import tracking
     study = tmp_path / "resume.yaml"
     study.write_text(two_trial_study("resume", synth_root))
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"

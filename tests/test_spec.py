@@ -192,7 +192,7 @@ def test_scheduler_metric_is_checked(tmp_path):
 
 
 def test_asha_spans_both_stages_epochs(tmp_path):
-    from orchestrator.launch import _scheduler
+    from orchestrator.search import scheduler
     spec = load_study(write(tmp_path, """
         name: s
         data: {num_frames: 8, input_size: 32}
@@ -201,7 +201,7 @@ def test_asha_spans_both_stages_epochs(tmp_path):
         finetune: {epochs: 5}
         scheduler: {kind: asha, metric: pretrain/knn_top1, grace_period: 2}
     """))
-    asha = _scheduler(spec, expand_trials(spec))
+    asha = scheduler(spec, expand_trials(spec))
     assert type(asha).__name__ == "AsyncHyperBandScheduler"
     assert (asha._max_t, asha._metric, asha._mode) == (8, "pretrain/knn_top1", "max")
 

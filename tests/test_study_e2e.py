@@ -1,6 +1,5 @@
 """A real study end to end: `maskray run` → local Ray, Tune trials of Ray Train pretraining
 and fine-tuning with 2 DDP workers, nested runs in a real MLflow store."""
-import shutil
 import textwrap
 from pathlib import Path
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from orchestrator.spec import TrialConfig
+from trainables.config import TrialConfig
 from trainables.masking import get_strategy
 from trainables.models.build import build_autoencoder, build_classifier
 from trainables.targets import get_target, target_names
@@ -101,7 +101,7 @@ def test_bridging_classifier_on_visible_tokens_trains():
 def test_masked_finetuning_keeps_the_reconstruction_branch():
     """MAR: with finetune.mae_loss_weight the pretraining decoders come along, loaded from the
     pretrained autoencoder, and reconstruct the tokens the fine-tuning mask hides."""
-    from trainables.loops.pretrain import ReconstructionLoss
+    from trainables.targets.loss import ReconstructionLoss
     from trainables.loops.worker import Worker
     from trainables.run_logger import RunLogger
     torch.manual_seed(0)
@@ -143,7 +143,7 @@ def test_reconstruction_branch_needs_masked_finetuning(finetune, expected):
 
 
 def test_encoder_flops_at_half_the_tokens_are_about_half():
-    from orchestrator.spec import MaskingConfig
+    from trainables.config import MaskingConfig
     from trainables.models.flops import encoder_gflops
     cfg = TrialConfig.model_validate({"data": {"source": "lists", "num_classes": 4}, "model": {"preset": "small"}})
     half = encoder_gflops(cfg, MaskingConfig(strategy="random", ratio=0.5))

@@ -6,7 +6,7 @@ import textwrap
 import pytest
 import torch
 
-from orchestrator.spec import DataConfig, TokenizerConfig, TrialConfig
+from trainables.config import DataConfig, TokenizerConfig, TrialConfig
 from trainables.tokenizer.cache import ensure_tokenizer, load_tokenizer, token_pixels
 
 GRID = (4, 4, 4)          # 8 frames / tubelet 2, 32 px / patch 8
@@ -45,7 +45,7 @@ def test_tokenizer_is_cached_by_content(tokenizer, synth_root):
 def test_vq_codes_target_trains_with_cross_entropy(tokenizer, synth_root):
     from trainables.data.clips import ClipDataset, collate_clips
     from trainables.data.lists import read_list
-    from trainables.loops.pretrain import ReconstructionLoss
+    from trainables.targets.loss import ReconstructionLoss
     from trainables.loops.worker import Worker
     from trainables.models.build import build_autoencoder
     from trainables.run_logger import RunLogger

@@ -2,12 +2,14 @@
 unreadable clips collected, sums over all workers."""
 from __future__ import annotations
 
+import math
 import time
 from typing import Callable
 
 import torch
 
-from trainables.loops.worker import TrialDataError, Worker, all_gather_lists, all_sum, check_unreadable, lr_at
+from trainables.loops.worker import (NonFiniteLoss, TrialDataError, Worker, all_gather_lists, all_sum,
+                                     check_unreadable, lr_at)
 
 
 class Schedule:
@@ -36,6 +38,7 @@ def run_epoch(model, loader, schedule: Schedule, epoch: int, loss_fn: Callable, 
     model.train()
     started = time.perf_counter()
     loss_sum = clips = motion_fallback = 0.0
+    first_non_finite = 0          # 1-based step of this rank's first NaN/inf loss, 0: none
     unreadable: set[str] = set()
     lr = 0.0
     for i, batch in enumerate(loader):
@@ -51,10 +54,19 @@ def run_epoch(model, loader, schedule: Schedule, epoch: int, loss_fn: Callable, 
         schedule.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         schedule.optimizer.step()
-        loss_sum += loss.item() * n
+        value = loss.item()
+        if not math.isfinite(value) and not first_non_finite:
+            first_non_finite = i + 1
+        loss_sum += value * n
         clips += n
     elapsed = time.perf_counter() - started
     loss_total, clip_total, fallback_total = all_sum([loss_sum, clips, motion_fallback], w)
+    # Checked where every rank agrees (after the epoch's collective), so no rank leaves a DDP step alone.
+    bad_steps = [s for s in all_gather_lists([first_non_finite], w) if s]
+    if bad_steps:
+        raise NonFiniteLoss(f"{stage} epoch {epoch + 1}: the loss became non-finite at step {min(bad_steps)} "
+                            f"of {len(loader)} (lr {lr:.3g}); the run diverged: lower {stage}.base_lr or "
+                            f"raise {stage}.warmup_epochs")
     bad = sorted(set(all_gather_lists(sorted(unreadable), w)))
     check_unreadable(bad, total_clips, max_unreadable, "train")
     if bad and w.is_main:

@@ -11,11 +11,12 @@ import torch.nn.functional as F
 
 from trainables.data.clips import ClipDataset, model_input
 from trainables.loops.epoch import Schedule, adamw, run_epoch, steps_or_fail
-from trainables.loops.pretrain import ReconstructionLoss
 from trainables.loops.worker import Worker, all_gather_lists, all_sum, check_unreadable, make_loader, prepare, report, unwrap
 from trainables.mask_picture import log_mask_picture
 from trainables.models.build import build_classifier
 from trainables.models.flops import encoder_gflops
+from trainables.targets.loss import ReconstructionLoss
+from trainables.tracking import VAL_TOP1, VAL_TOP5, Stage
 
 
 def layer_decay_groups(model, weight_decay: float, layer_decay: float) -> list[dict]:
@@ -88,12 +89,12 @@ def finetune(cfg, splits: dict, w: Worker, state: dict | None, pretrained: dict 
             w.log.metrics({"model/encoder_gflops_finetune": encoder_gflops(cfg, f.masking),
                            "model/encoder_gflops_full": encoder_gflops(cfg)}, step=0)
             if f.masking is not None:
-                log_mask_picture(eval_loaders["val"].dataset, cfg, w.log, "finetune", model)
+                log_mask_picture(eval_loaders["val"].dataset, cfg, w.log, Stage.FINETUNE, model)
     model = prepare(model, cfg.model.compile)
     optimizer = adamw(layer_decay_groups(unwrap(model), f.weight_decay, f.layer_decay), (0.9, 0.999), w.device)
     if state:
         optimizer.load_state_dict(state["optimizer"])
-    schedule = Schedule(optimizer, f, steps_or_fail(train_loader, len(splits["train"]), f.batch_size, w, "finetune"),
+    schedule = Schedule(optimizer, f, steps_or_fail(train_loader, len(splits["train"]), f.batch_size, w, Stage.FINETUNE),
                         f.batch_size * w.world)
 
     reconstruction = (ReconstructionLoss(None, cfg.pretrain.loss_weights, cfg.model.tubelet_size,
@@ -118,19 +119,19 @@ def finetune(cfg, splits: dict, w: Worker, state: dict | None, pretrained: dict 
         w.log.metrics({"timing/finetune_setup_s": time.perf_counter() - started}, step=0)
     for epoch in range(start_epoch, f.epochs):
         metrics = run_epoch(model, train_loader, schedule, epoch, loss_fn, w, len(splits["train"]),
-                            d.max_unreadable_fraction, "finetune")
+                            d.max_unreadable_fraction, Stage.FINETUNE)
         if reconstruction is not None:
             total, count = all_sum(reconstruction_sum, w)
             metrics["finetune/reconstruction_loss"] = total / max(count, 1)
             reconstruction_sum[:] = [0.0, 0]
         metrics |= evaluate(model, eval_loaders["val"], w, "val", d.max_unreadable_fraction)
-        metrics["finetune/top1"] = metrics["finetune/val_top1"]
-        metrics["finetune/top5"] = metrics["finetune/val_top5"]
+        metrics[VAL_TOP1] = metrics["finetune/val_top1"]
+        metrics[VAL_TOP5] = metrics["finetune/val_top5"]
         last = epoch == f.epochs - 1
         if last:
             metrics |= evaluate(model, eval_loaders["test"], w, "test", d.max_unreadable_fraction)
-        report({"stage": "finetune", "epoch": epoch + 1, **metrics},
-               {"stage": "finetune", "epoch": epoch, "model": unwrap(model).state_dict(),
+        report({"stage": Stage.FINETUNE.value, "epoch": epoch + 1, **metrics},
+               {"stage": Stage.FINETUNE.value, "epoch": epoch, "model": unwrap(model).state_dict(),
                 "optimizer": optimizer.state_dict()}, w)
         if last and w.is_main:
             log_weights(unwrap(model), w)

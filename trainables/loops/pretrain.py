@@ -3,52 +3,15 @@ from __future__ import annotations
 
 import time
 
-import torch
-import torch.nn.functional as F
-
-from trainables.data.clips import IMAGENET_MEAN, IMAGENET_STD, ClipDataset, model_input
+from trainables.data.clips import ClipDataset
 from trainables.loops.epoch import Schedule, adamw, decay_groups, run_epoch, steps_or_fail
 from trainables.loops.knn import knn_metric
 from trainables.loops.worker import Worker, make_loader, prepare, report, unwrap
 from trainables.mask_picture import log_mask_picture
 from trainables.models.build import build_autoencoder
 from trainables.models.flops import autoencoder_gflops, encoder_gflops
-from trainables.targets import get_target
-
-
-class ReconstructionLoss:
-    """A batch → the weighted sum of each target's loss on the masked tokens: MSE on
-    regression targets, cross-entropy on code targets (the forward under the trial's
-    autocast, targets and losses in fp32)."""
-
-    def __init__(self, model, weights: dict[str, float], tubelet: int, patch: int, w: Worker,
-                 tokenizer_dir: str | None = None):
-        self.model, self.weights, self.tubelet, self.patch, self.w = model, weights, tubelet, patch, w
-        self.targets = {name: get_target(name).bind(tokenizer_dir, w.device) for name in weights}
-        self.mean, self.std = IMAGENET_MEAN.to(w.device), IMAGENET_STD.to(w.device)
-
-    def __call__(self, batch: dict) -> torch.Tensor:
-        video = model_input(batch["clip"], self.w.device)
-        mask = batch["mask"].to(self.w.device, non_blocking=True)
-        with self.w.autocast():
-            predictions = self.model(video, mask)
-        return self.of(predictions, video, mask)
-
-    def of(self, predictions: dict, video: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """The weighted loss of `predictions` for the masked tokens of normalized clips `video`."""
-        loss = 0.0
-        with torch.no_grad():
-            pixels = video * self.std + self.mean                  # targets from [0, 1] pixels
-        for name, target in self.targets.items():
-            with torch.no_grad():
-                labels = target(pixels, self.tubelet, self.patch)[mask]
-            predicted = predictions[name].float()
-            if target.loss == "cross_entropy":
-                term = F.cross_entropy(predicted.flatten(0, 1), labels)
-            else:
-                term = F.mse_loss(predicted, labels.reshape(predicted.shape))
-            loss = loss + self.weights[name] * term
-        return loss
+from trainables.targets.loss import ReconstructionLoss
+from trainables.tracking import Stage
 
 
 def pretrain(cfg, splits: dict, w: Worker, state: dict | None, tokenizer_dir: str | None = None) -> tuple[dict, dict]:
@@ -67,7 +30,7 @@ def pretrain(cfg, splits: dict, w: Worker, state: dict | None, tokenizer_dir: st
         model.load_state_dict(state["model"])
         start_epoch, clips_done, record = state["epoch"] + 1, state.get("clips", 0), state["record"]
     elif w.is_main:
-        log_mask_picture(dataset, cfg, w.log, "pretrain")
+        log_mask_picture(dataset, cfg, w.log, Stage.PRETRAIN)
         record["model"] = {"model/encoder_gflops_pretrain": encoder_gflops(cfg, p.masking),
                            "model/encoder_gflops_full": encoder_gflops(cfg), **flops}
         w.log.metrics(record["model"], step=0)
@@ -75,7 +38,7 @@ def pretrain(cfg, splits: dict, w: Worker, state: dict | None, tokenizer_dir: st
     optimizer = adamw(decay_groups(model, p.weight_decay, ("mask_token",)), (0.9, 0.95), w.device)
     if state:
         optimizer.load_state_dict(state["optimizer"])
-    schedule = Schedule(optimizer, p, steps_or_fail(loader, len(items), p.batch_size, w, "pretrain"),
+    schedule = Schedule(optimizer, p, steps_or_fail(loader, len(items), p.batch_size, w, Stage.PRETRAIN),
                         p.batch_size * w.world)
     loss_fn = ReconstructionLoss(model, p.loss_weights, cfg.model.tubelet_size, cfg.model.patch_size, w,
                                  tokenizer_dir)
@@ -84,14 +47,14 @@ def pretrain(cfg, splits: dict, w: Worker, state: dict | None, tokenizer_dir: st
         w.log.metrics({"timing/pretrain_setup_s": time.perf_counter() - started}, step=0)
     for epoch in range(start_epoch, p.epochs):
         metrics = run_epoch(model, loader, schedule, epoch, loss_fn, w, len(items),
-                            d.max_unreadable_fraction, "pretrain")
+                            d.max_unreadable_fraction, Stage.PRETRAIN)
         if p.knn_every and ((epoch + 1) % p.knn_every == 0 or epoch + 1 == p.epochs):
             metrics["pretrain/knn_top1"] = knn_metric(model, cfg, splits, w)
         clips_done += metrics["pretrain/clips"]
         if flops:  # counted per clip on a real step × clips trained so far
             metrics["pretrain/train_gflops_total"] = flops["model/pretrain_step_gflops_per_clip"] * clips_done
-        record["epochs"].append({"stage": "pretrain", "epoch": epoch + 1, **metrics})
+        record["epochs"].append({"stage": Stage.PRETRAIN.value, "epoch": epoch + 1, **metrics})
         report(record["epochs"][-1],
-               {"stage": "pretrain", "epoch": epoch, "clips": clips_done, "model": unwrap(model).state_dict(),
+               {"stage": Stage.PRETRAIN.value, "epoch": epoch, "clips": clips_done, "model": unwrap(model).state_dict(),
                 "optimizer": optimizer.state_dict(), "record": record}, w)
     return unwrap(model).state_dict(), record

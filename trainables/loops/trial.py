@@ -1,67 +1,81 @@
-"""A trial's worker loop: pretraining, then fine-tuning, in one Ray Train worker group.
+"""A trial inside its Ray Train worker group: pretraining, then fine-tuning, in the same
+worker processes.
 
-Both stages run in the same worker processes: on small machines each Ray Train run costs a
-controller, its helper actors and a fresh set of worker processes (torch + timm imports),
-which dwarfs a short stage. Every epoch of either stage is a checkpoint tagged with its
-stage, so a restarted worker group resumes exactly where it stopped. A trial whose
-pretraining another trial already did starts from that trial's published encoder."""
+Both stages share one worker group: on small machines each Ray Train run costs a controller,
+its helper actors and a fresh set of worker processes (torch + timm imports), which dwarfs a
+short stage. Every epoch of either stage is a checkpoint tagged with its `Stage`, so a
+restarted worker group resumes exactly where it stopped:
+
+    no checkpoint ─► pretrain (or replay a published one: PRETRAIN_REUSED) ─► finetune
+    Stage.PRETRAIN ─► resume pretraining      Stage.PRETRAIN_REUSED ─► finetune from its weights
+    Stage.FINETUNE ─► resume fine-tuning      Stage.FAILED ─► fail again, without training
+
+A `TrialFailure` (bad data, a diverged loss) is reported instead of raised: Ray Train would
+restart the worker group only to hit it again. It goes out with a checkpoint, because a Train
+run's result carries the metrics of its latest checkpoint: that is how the trial driver
+(orchestrator/trial_driver.py) sees it and fails the trial with its message.
+
+The heavy imports are inside the functions: the trial driver references `run_trial_worker`
+without importing torch and timm itself."""
 from __future__ import annotations
 
 import time
 
-import ray
-import ray.train
-
-from trainables.data.lists import read_list
-from trainables.loops.finetune import finetune
-from trainables.loops.pretrain import pretrain
-from trainables.loops.pretrain_reuse import publish, reuse
-from trainables.loops.worker import (TrialDataError, Worker, all_gather_lists, load_state, log_checkpointed_epoch,
-                                     report, seed_worker, start_worker)
-
-DATA_ERROR = "data_error"
+from trainables.tracking import TRIAL_ERROR, WORKER_GROUP_START, WORKER_NODES_TAG, Stage
 
 
-def trial_loop(loop_config: dict) -> None:
-    from orchestrator.spec import TrialConfig  # plain pydantic; the config is re-validated here
+def run_trial_worker(loop_config: dict) -> None:
+    """Ray Train's train function on every worker of the trial."""
+    from trainables.config import TrialConfig
+    from trainables.loops.worker import TrialFailure, report, start_worker
+
     cfg = TrialConfig.model_validate(loop_config["trial"])
     w = start_worker(loop_config, loop_config["cpus_per_worker"], cfg.seed, cfg.model.precision)
     try:
         run_stages(cfg, loop_config, w)
-    except TrialDataError as e:
-        # Reported instead of raised: Ray Train would restart the worker group to hit it
-        # again. With a checkpoint, because a Train run's result carries the metrics of its
-        # latest checkpoint: that is how the trial driver sees the error.
-        report({"stage": "failed", "epoch": 0, DATA_ERROR: str(e)}, {"stage": "failed", DATA_ERROR: str(e)}, w)
+    except TrialFailure as e:
+        failed = {"stage": Stage.FAILED.value, TRIAL_ERROR: str(e)}
+        report({**failed, "epoch": 0}, failed, w)
 
 
-def run_stages(cfg, loop_config: dict, w: Worker) -> None:
+def run_stages(cfg, loop_config: dict, w) -> None:
+    import ray
+    import ray.train
+
+    from trainables.data.lists import read_list
+    from trainables.loops import pretrain_cache
+    from trainables.loops.finetune import finetune
+    from trainables.loops.pretrain import pretrain
+    from trainables.loops.worker import (TrialFailure, all_gather_lists, load_state, log_checkpointed_epoch,
+                                         seed_worker)
+
     splits = {s: read_list(loop_config[f"{s}_list"], cfg.data.classes) for s in ("train", "val", "test")}
     state = load_state(ray.train.get_checkpoint())
     log_checkpointed_epoch(state, w)
     # which node each rank runs on (a restarted worker group may land elsewhere)
     nodes = all_gather_lists([ray.get_runtime_context().get_node_id()], w)
     if w.is_main:
-        w.log.tag("maskray.worker_nodes", ",".join(nodes))
-    if state is not None and state["stage"] == "failed":
-        raise TrialDataError(state[DATA_ERROR])
+        w.log.tag(WORKER_NODES_TAG, ",".join(nodes))
+    stage = Stage(state["stage"]) if state is not None else None
+    if stage is Stage.FAILED:
+        raise TrialFailure(state[TRIAL_ERROR])
     if w.is_main and state is None and "submitted_at" in loop_config:
         # Ray Train's start-up: controller and worker actors, imports, the process group
-        w.log.metrics({"timing/worker_group_start_s": time.time() - loop_config["submitted_at"]}, step=0)
+        w.log.metrics({WORKER_GROUP_START: time.time() - loop_config["submitted_at"]}, step=0)
     tokenizer_dir = loop_config.get("tokenizer_dir")
     if w.is_main and state is None and tokenizer_dir:
         w.log.artifacts(tokenizer_dir, "tokenizer")
     pretrained = None
-    if state is not None and state["stage"] == "pretrain_reused":
+    if stage is Stage.PRETRAIN_REUSED:
         pretrained, state = state["pretrained"], None
-    elif cfg.pretrain.enabled and (state is None or state["stage"] == "pretrain"):
+    elif cfg.pretrain.enabled and stage in (None, Stage.PRETRAIN):
         if "pretrained_run" in loop_config:
-            pretrained = reuse(cfg, splits, w, loop_config["tracking_uri"], loop_config["pretrained_run"],
-                               loop_config["pretrained_by"])
+            pretrained = pretrain_cache.reuse(cfg, splits, w, loop_config["tracking_uri"],
+                                              loop_config["pretrained_run"], loop_config["pretrained_by"])
         else:
             pretrained, record = pretrain(cfg, splits, w, state, tokenizer_dir)
             if "pretrain_key" in loop_config:
-                publish(pretrained, record, w)
+                pretrain_cache.publish(pretrained, record, w)
         state = None
     # Fine-tuning draws from its own seed: the same from a fresh or a reused encoder.
     seed_worker(cfg.seed + 1, w.rank)

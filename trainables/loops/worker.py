@@ -22,9 +22,17 @@ CHECKPOINT_FILE = "state.pt"
 EPOCH_METRICS = "epoch_metrics"  # the metrics of the epoch a checkpoint ends
 
 
-class TrialDataError(RuntimeError):
-    """A problem with the trial's data that every rank sees alike and a restart would only
-    repeat (too many unreadable clips, no full batch): the trial fails without retries."""
+class TrialFailure(RuntimeError):
+    """A failure every rank sees alike and a restart from the last checkpoint would only
+    repeat: the trial fails without worker-group restarts (see trainables/loops/trial.py)."""
+
+
+class TrialDataError(TrialFailure):
+    """A problem with the trial's data (too many unreadable clips, no full batch)."""
+
+
+class NonFiniteLoss(TrialFailure):
+    """The training loss became NaN or infinite (a diverged run: MAE's engine stops too)."""
 
 
 @dataclass

@@ -13,6 +13,11 @@ def tubelet_pixels(video, tubelet: int, patch: int):
     return x.reshape(b, -1, tubelet * patch * patch, c)
 
 
+def normalized_per_token(px):
+    """(B, N, P, C) → each token's P values per channel at zero mean, unit (unbiased) std."""
+    return (px - px.mean(dim=-2, keepdim=True)) / (px.var(dim=-2, unbiased=True, keepdim=True).sqrt() + 1e-6)
+
+
 @register("pixel")
 class Pixel(Target):
     def dim(self, tubelet, patch):
@@ -30,5 +35,4 @@ class NormalizedPixel(Target):
 
     def __call__(self, video, tubelet, patch):
         px = tubelet_pixels(video, tubelet, patch)
-        px = (px - px.mean(dim=-2, keepdim=True)) / (px.var(dim=-2, unbiased=True, keepdim=True).sqrt() + 1e-6)
-        return px.flatten(2)
+        return normalized_per_token(px).flatten(2)

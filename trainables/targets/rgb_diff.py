@@ -3,7 +3,7 @@
 VideoMAE's pixels (MAM2's exact normalisation is not published). A still clip gives zeros."""
 from __future__ import annotations
 
-from trainables.targets.pixel import tubelet_pixels
+from trainables.targets.pixel import normalized_per_token, tubelet_pixels
 from trainables.targets.registry import Target, register
 
 
@@ -21,5 +21,4 @@ class RGBDifference(Target):
         keep = [i for i in range(video.shape[2] - 1) if (i + 1) % tubelet]   # pairs inside a tubelet
         diff = diff[:, :, keep]
         px = tubelet_pixels(diff, tubelet - 1, patch)            # (B, N, (τ-1)·p·p, 3)
-        px = (px - px.mean(dim=-2, keepdim=True)) / (px.var(dim=-2, unbiased=True, keepdim=True).sqrt() + 1e-6)
-        return px.flatten(2)
+        return normalized_per_token(px).flatten(2)

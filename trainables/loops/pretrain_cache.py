@@ -1,5 +1,6 @@
-"""Publishing a finished pretraining to the trial's MLflow run, and starting a trial from
-one published by another run (see orchestrator/pretrain_cache.py for the key)."""
+"""The pretraining cache, worker side: publishing a finished pretraining to the trial's
+MLflow run, and starting a trial from one published by another run. The driver side (the
+key, and which trial pretrains it) is orchestrator/pretrain_cache.py."""
 from __future__ import annotations
 
 import json
@@ -9,11 +10,11 @@ import tempfile
 from trainables.data.clips import ClipDataset
 from trainables.loops.worker import Worker, report
 from trainables.mask_picture import log_mask_picture
+from trainables.tracking import PRETRAIN_DONE_TAG, Stage
 
 FOLDER = "pretrain"
 WEIGHTS_FILE = "autoencoder.safetensors"
 RECORD_FILE = "record.json"
-DONE_TAG = "maskray.pretrain_done"
 
 
 def publish(weights: dict, record: dict, w: Worker) -> None:
@@ -29,7 +30,7 @@ def publish(weights: dict, record: dict, w: Worker) -> None:
             json.dump(record, f)
         for name in (WEIGHTS_FILE, RECORD_FILE):
             w.log.artifact(os.path.join(tmp, name), FOLDER)
-    w.log.tag(DONE_TAG, "1")
+    w.log.tag(PRETRAIN_DONE_TAG, "1")
 
 
 def reuse(cfg, splits: dict, w: Worker, tracking_uri: str, run_id: str, reused_from: str) -> dict:
@@ -47,9 +48,9 @@ def reuse(cfg, splits: dict, w: Worker, tracking_uri: str, run_id: str, reused_f
         w.log.metrics(record["model"], step=0)
         dataset = ClipDataset(splits["train"], cfg.data, train=True, seed=cfg.seed, token_grid=cfg.token_grid,
                               masking=cfg.pretrain.masking)
-        log_mask_picture(dataset, cfg, w.log, "pretrain")
+        log_mask_picture(dataset, cfg, w.log, Stage.PRETRAIN)
     for i, metrics in enumerate(record["epochs"]):
         last = i == len(record["epochs"]) - 1
         # The last report carries the weights, so a restarted worker group does not replay twice.
-        report({**metrics, "reused_from": reused_from}, {"stage": "pretrain_reused", "pretrained": weights} if last else None, w)
+        report({**metrics, "reused_from": reused_from}, {"stage": Stage.PRETRAIN_REUSED.value, "pretrained": weights} if last else None, w)
     return weights
