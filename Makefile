@@ -2,7 +2,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.maskray-installed
 
-.PHONY: setup run test browser
+.PHONY: setup run test test-fast browser
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt scripts/setup.sh
@@ -17,3 +17,7 @@ browser:
 
 test: setup browser
 	$(PY) -m pytest -q
+
+# the edit-test loop: everything but the real Ray studies (make test runs all)
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow and not faults"

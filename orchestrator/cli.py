@@ -107,12 +107,12 @@ def cmd_data_tokenizer(args) -> int:
     import json
     from pathlib import Path
 
-    from orchestrator.launch import build_tokenizers, prepare_data
+    from orchestrator.launch import build_tokenizers, needs_tokenizer, prepare_data
     _, trials = _load(args.study, args.preset)
-    folders = build_tokenizers(trials, prepare_data(trials))
-    if not folders:
+    if not any(needs_tokenizer(t) for t in trials):
         print(f"no trial of {args.study} has a vq_codes target: no tokenizer to build")
         return 0
+    folders = build_tokenizers(trials, prepare_data(trials))
     for folder in sorted(set(folders.values())):
         info = json.loads((Path(folder) / "tokenizer.json").read_text())
         m = info["metrics"]

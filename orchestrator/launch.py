@@ -44,9 +44,7 @@ def prepare_data(trials: list[Trial]) -> dict[str, dict[str, str]]:
 def build_tokenizers(trials: list[Trial], lists: dict[str, dict[str, str]]) -> dict[str, str]:
     """The VQ tokenizer of every trial with a `vq_codes` target, trained on its training
     split where it is not cached yet. → trial key → tokenizer folder."""
-    from trainables.targets import get_target
-    needing = [t for t in trials if t.config.pretrain.enabled
-               and any(get_target(name).needs_tokenizer for name in t.config.pretrain.loss_weights)]
+    needing = [t for t in trials if needs_tokenizer(t)]
     if not needing:
         return {}
     from trainables.tokenizer.cache import ensure_tokenizer
@@ -56,6 +54,12 @@ def build_tokenizers(trials: list[Trial], lists: dict[str, dict[str, str]]) -> d
         out[t.key] = str(ensure_tokenizer(lists[c.data.root]["train"], c.data, c.token_grid, c.model.tubelet_size,
                                           c.model.patch_size, c.pretrain.tokenizer))
     return out
+
+
+def needs_tokenizer(trial: Trial) -> bool:
+    from trainables.targets import get_target
+    c = trial.config
+    return c.pretrain.enabled and any(get_target(name).needs_tokenizer for name in c.pretrain.loss_weights)
 
 
 def _extract_motion(trials: list[Trial], lists: dict[str, dict[str, str]]) -> None:

@@ -2,6 +2,7 @@
 split decoded by decord, and the target's cross-entropy loss."""
 import json
 import textwrap
+from pathlib import Path
 
 import pytest
 import torch
@@ -88,3 +89,35 @@ def test_codebook_smaller_than_two_is_an_error(tmp_path):
     with pytest.raises(UserInputError) as e:
         load_study(study)
     assert "pretrain.tokenizer.codebook_size = 1" in str(e.value)
+
+
+def test_tokenizer_command_trains_once_then_finds_it(synth_root, tmp_path):
+    """`maskray data tokenizer STUDY`: trains the tokenizer of the study's vq_codes trials,
+    says how well it reconstructs, and finds it in its cache the second time."""
+    from tests.conftest import maskray
+    study = tmp_path / "tok.yaml"
+    study.write_text(textwrap.dedent(f"""
+        name: tok
+        data: {{source: lists, root: {synth_root}, num_classes: 8, num_frames: 8, sampling_rate: 2,
+                input_size: 32, loader_workers: 0}}
+        model: {{preset: nano, patch_size: 8}}
+        pretrain: {{targets: {{vq_codes: 1.0}}, tokenizer: {{codebook_size: 16, epochs: 1, seed: 7}}}}
+        sweep: {{pretrain.masking.ratio: [0.75, 0.5]}}
+    """))
+    first = maskray("data", "tokenizer", str(study))
+    assert first.returncode == 0, first.stderr
+    folder = first.stdout.splitlines()[-1].split(":")[0]
+    assert "codebook 16" in first.stdout and "codes used" in first.stdout and "trials t000, t001" in first.stdout
+    assert (synth_root / ".tokenizers") in Path(folder).parents
+    second = maskray("data", "tokenizer", str(study))
+    assert second.returncode == 0 and second.stdout.splitlines()[-1].split(":")[0] == folder
+    assert "training the VQ tokenizer" not in second.stdout             # found, not trained again
+
+
+def test_tokenizer_command_without_vq_codes_says_so(tmp_path):
+    from tests.conftest import maskray
+    study = tmp_path / "pix.yaml"
+    study.write_text(f"name: pix\ndata: {{root: {tmp_path / 'none'}}}\n")
+    out = maskray("data", "tokenizer", str(study))
+    assert out.returncode == 0 and "no tokenizer to build" in out.stdout
+    assert not (tmp_path / "none").exists()                 # no dataset generated for nothing

@@ -108,8 +108,11 @@ def generate(root: str | Path, clips_per_class: int = 40, size: int = 64, frames
     (root / "videos").mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     rows: dict[str, list[str]] = {s: [] for s, _ in SPLITS}
+    # every split gets a clip of every class, even at the smallest size (3 clips per class)
+    n_val = max(1, round(SPLITS[1][1] * clips_per_class))
+    n_train = min(round(SPLITS[0][1] * clips_per_class), clips_per_class - n_val - 1)
+    bounds = [n_train, n_train + n_val]
     for label in range(len(SYNTH_CLASSES)):
-        bounds = np.cumsum([round(frac * clips_per_class) for _, frac in SPLITS[:-1]])
         for i in range(clips_per_class):
             split = SPLITS[int(np.searchsorted(bounds, i, side="right"))][0]
             rel = f"videos/{SYNTH_CLASSES[label]}_{i:04d}.mp4"
