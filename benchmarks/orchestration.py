@@ -1,60 +1,130 @@
 """Orchestration overhead: a study of N trials through maskray (Ray Tune + Ray Train + MLflow)
-against the same trial loop called back to back in plain processes (torchrun, the same 2
-DDP workers; benchmarks/plain_loops.py). Goal: total overhead ≤ 10 % for trials of ~60 s.
+against the same trial loop called back to back in plain processes (torchrun with as many
+processes as a trial has workers; benchmarks/plain_loops.py), in wall seconds and in CPU
+seconds summed over every process each side starts; where each maskray trial's time went,
+from its timeline (`timeline/*_s`); and the same trials run in several ways:
 
-    python benchmarks/orchestration.py [--trials 3] [--finetune-epochs 6]"""
+  2-group       2 DDP workers per trial on a Ray Train worker group, one trial at a time
+  1-driver      1 worker per trial, run in its Tune trial driver (no worker group), one at a time
+  1-group       1 worker per trial on a worker group (`resources.worker_group: always`): what
+                1-driver removes
+  1-driver-x2   1 worker per trial in its driver, two trials at a time
+
+Goals: fixed cost per trial ≤ 8 s (2 workers) and ≤ 4 s (1 worker) on a fast day; study
+overhead ≤ 10 % at 60-s trials (derived: fixed cost / 60 s); the same test top-1 as the plain
+loops, trial by trial.
+
+    python benchmarks/orchestration.py [--trials 3] [--finetune-epochs 6] [--variants 2-group,1-driver,1-group]"""
 from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+from statistics import mean
 
-from study_timing import laptop_study, make_dataset, run_maskray, trial_runs
+from study_timing import laptop_study, make_dataset, run_maskray, timed, trial_runs
 
 from trainables.tracking import TEST_TOP1
 
-GOAL = 0.10
+GOALS = {1: 4.0, 2: 8.0}        # fixed seconds per trial
+OVERHEAD_GOAL = 0.10            # at 60-s trials
+VARIANTS = {                    # name → (workers, resources)
+    "2-group": (2, "{workers_per_trial: 2, cpus_per_worker: 0.99, max_concurrent_trials: 1}"),
+    "1-driver": (1, "{workers_per_trial: 1, cpus_per_worker: 0.99, max_concurrent_trials: 1}"),
+    "1-group": (1, "{workers_per_trial: 1, cpus_per_worker: 0.99, max_concurrent_trials: 1, worker_group: always}"),
+    "1-driver-x2": (1, "{workers_per_trial: 1, cpus_per_worker: 0.99, max_concurrent_trials: 2}"),
+}
+# phase → (from event, to event); an event a trial does not have (no pretraining) is skipped
+PHASES = (("driver: run opened, cache claim", None, "driver_ready"),
+          ("start-up: worker group or imports", "driver_ready", "worker_ready"),
+          ("to the first step: data, model, FLOPs", "worker_ready", "first_step"),
+          ("training (both stages, val each epoch)", "first_step", "finetune_end"),
+          ("test split", "finetune_end", "test_done"),
+          ("last report, weights", "test_done", "weights_logged"),
+          ("closing: worker group down, run closed", "weights_logged", "run_closed"))
 
+
+def events(metrics: dict) -> dict[str, float]:
+    out = {k[len("timeline/"):-2]: v for k, v in metrics.items() if k.startswith("timeline/")}
+    out["first_step"] = out.get("pretrain_first_step", out.get("finetune_first_step"))
+    return out
+
+
+def plain_loops(study: Path, workers: int, tmp: Path) -> tuple[float, float, list[dict]]:
+    out_json = tmp / f"plain{workers}.json"
+    wall, cpu, out = timed([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(workers),
+                            "--master_addr", "127.0.0.1", "--master_port", str(29531 + 40 * workers),
+                            str(Path(__file__).with_name("plain_loops.py")), str(study), str(out_json)],
+                           Path(__file__).parents[1])
+    if out.returncode != 0:
+        sys.exit(f"plain loops failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
+    return wall, cpu, json.loads(out_json.read_text())
+
+
+def report_variant(name: str, workers: int, wall: float, cpu: float, runs: list[dict],
+                   plain: tuple[float, float, list[dict]]) -> None:
+    plain_wall, plain_cpu, plain_rows = plain
+    print(f"\n== {name}: maskray run {wall:.0f} s wall, {cpu:.0f} CPU-s; plain loops ({workers} process"
+          f"{'es' if workers > 1 else ''}) {plain_wall:.0f} s wall, {plain_cpu:.0f} CPU-s "
+          f"→ overhead {wall / plain_wall - 1:+.0%} wall, {cpu / plain_cpu - 1:+.0%} CPU")
+    print("trial  plain_s  maskray_s  fixed_s  plain_top1  maskray_top1")
+    fixed = {}
+    for p, m in zip(plain_rows, runs):
+        total = events(m["metrics"]).get("run_closed", m["seconds"])
+        fixed[m["key"]] = total - p["seconds"]
+        print(f"{m['key']:5s}  {p['seconds']:7.1f}  {total:9.1f}  {fixed[m['key']]:7.1f}  "
+              f"{p['metrics'].get(TEST_TOP1, float('nan')):10.1f}  {m['metrics'].get(TEST_TOP1, float('nan')):12.1f}")
+    print("where a maskray trial's time went (s; mean over trials after the first, then the first):")
+    later = runs[1:] or runs
+    for label, start, end in PHASES:
+        def span(run):
+            e = events(run["metrics"])
+            if e.get(end) is None or (start is not None and e.get(start) is None):
+                return None
+            return e[end] - (e[start] if start else 0.0)
+        spans = [s for s in map(span, later) if s is not None]
+        first = span(runs[0])
+        print(f"  {label:42s} {mean(spans) if spans else float('nan'):6.2f}   first {first if first is not None else float('nan'):6.2f}")
+    between = wall - sum(events(r["metrics"]).get("run_closed", r["seconds"]) for r in runs)
+    print(f"  {'outside trials: Ray start, data checks, Tune':42s} {between:6.2f} (whole study)")
+    same = all(abs(p["metrics"].get(TEST_TOP1, -1) - m["metrics"].get(TEST_TOP1, -2)) < 1e-6
+               for p, m in zip(plain_rows, runs))
+    steady = mean(fixed[r["key"]] for r in later)
+    goal = GOALS[workers]
+    print(f"RESULT {name}_fixed_cost_per_trial_s value={steady:.2f} goal<={goal} met={'yes' if steady <= goal else 'no'}")
+    print(f"RESULT {name}_overhead_at_60s_trials ratio={steady / 60:.3f} goal<={OVERHEAD_GOAL} "
+          f"met={'yes' if steady / 60 <= OVERHEAD_GOAL else 'no'} (derived: fixed cost / 60 s)")
+    print(f"RESULT {name}_same_test_top1_as_plain value={'yes' if same else 'no'}")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--trials", type=int, default=3)
     ap.add_argument("--finetune-epochs", type=int, default=6)
+    ap.add_argument("--variants", default="2-group,1-driver,1-group")
     args = ap.parse_args()
+    names = args.variants.split(",")
+    unknown = [n for n in names if n not in VARIANTS]
+    if unknown:
+        sys.exit(f"unknown variants {unknown}; known: {', '.join(VARIANTS)}")
+    print(f"{args.trials} trials (seeds), nano ViT on synthetic-actions, 1 pretraining + "
+          f"{args.finetune_epochs} fine-tuning epochs each")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         root = make_dataset(tmp / "data")
-        study = tmp / "orchestration.yaml"
-        study.write_text(laptop_study("orchestration", root, 40, 1, args.finetune_epochs,
-                                      f"seeds: {list(range(args.trials))}\n"))
-        started = time.perf_counter()
-        plain = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-                                "--master_addr", "127.0.0.1", "--master_port", "29531",
-                                str(Path(__file__).with_name("plain_loops.py")), str(study), str(tmp / "plain.json")],
-                               capture_output=True, text=True, cwd=Path(__file__).parents[1])
-        plain_s = time.perf_counter() - started
-        if plain.returncode != 0:
-            sys.exit(f"plain loops failed:\n{plain.stdout[-3000:]}\n{plain.stderr[-3000:]}")
-        plain_rows = json.loads((tmp / "plain.json").read_text())
-        maskray_s = run_maskray(study, tmp)
-        runs = trial_runs(tmp, "orchestration")
-
-    print(f"{args.trials} trials, 2 DDP workers each, nano ViT on synthetic-actions (1 pretrain + "
-          f"{args.finetune_epochs} finetune epochs)")
-    print("trial  plain_s  maskray_run_s  startup_s  plain_test_top1  maskray_test_top1")
-    for p, m in zip(plain_rows, runs):
-        print(f"{p['trial']:5s}  {p['seconds']:7.1f}  {m['seconds']:13.1f}  {m['startup_s']:9.1f}  "
-              f"{p['metrics'].get(TEST_TOP1, float('nan')):15.1f}  "
-              f"{m['metrics'].get(TEST_TOP1, float('nan')):17.1f}")
-    print(f"plain loops total {plain_s:.0f} s (incl. torchrun start), maskray run total {maskray_s:.0f} s "
-          f"(incl. Ray start, data checks, MLflow)")
-    overhead = maskray_s / plain_s - 1
-    print(f"RESULT orchestration_overhead ratio={overhead:.3f} goal<={GOAL} met={'yes' if overhead <= GOAL else 'no'}")
+        plain = {}
+        for name in names:
+            workers, resources = VARIANTS[name]
+            study = tmp / f"{name}.yaml"
+            experiment = f"orchestration-{name}"
+            study.write_text(laptop_study(experiment, root, 40, 1, args.finetune_epochs,
+                                          f"seeds: {list(range(args.trials))}\n", resources))
+            if workers not in plain:
+                plain[workers] = plain_loops(study, workers, tmp)
+            wall, cpu = run_maskray(study, tmp)
+            report_variant(name, workers, wall, cpu, trial_runs(tmp, experiment), plain[workers])
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ def main() -> None:
         for mode, extra in (("off", ("--no-pretrain-cache",)), ("on", ())):
             study = tmp / f"cache_{mode}.yaml"
             study.write_text(laptop_study(f"cache-{mode}", root, args.clips_per_class, args.pretrain_epochs, 2, SWEEP))
-            seconds[mode] = run_maskray(study, tmp, *extra)
+            seconds[mode], _ = run_maskray(study, tmp, *extra)
             runs[mode] = trial_runs(tmp, f"cache-{mode}")
 
     print(f"2 pretraining configs × 2 fine-tuning settings; {args.pretrain_epochs} pretrain + 2 finetune epochs")

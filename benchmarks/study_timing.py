@@ -1,9 +1,12 @@
 """What the study benchmarks share: a small synthetic-actions set, `maskray run` timed as a
-user runs it, and each trial's timeline read back from its MLflow run."""
+user runs it (wall and CPU seconds of every process it starts), and each trial's timeline
+read back from its MLflow run."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -18,10 +21,13 @@ def make_dataset(root: Path, clips_per_class: int = 40) -> Path:
     return root
 
 
+TWO_WORKERS = "{workers_per_trial: 2, cpus_per_worker: 0.99, max_concurrent_trials: 1}"
+
+
 def laptop_study(name: str, root: Path, clips_per_class: int, pretrain_epochs: int, finetune_epochs: int,
-                 rest: str) -> str:
-    """The benchmarks' study: nano ViT on synthetic-actions, 2 DDP workers, one trial at a
-    time; `rest` adds the sweep and seeds."""
+                 rest: str, resources: str = TWO_WORKERS) -> str:
+    """The benchmarks' study: nano ViT on synthetic-actions, one trial at a time (2 DDP
+    workers unless `resources` says otherwise); `rest` adds the sweep and seeds."""
     return f"""name: {name}
 data: {{source: synthetic-actions, root: {root}, num_frames: 8, sampling_rate: 2, input_size: 32,
        loader_workers: 0, cache_decoded_videos: true, synth: {{clips_per_class: {clips_per_class}, size: 64, frames: 16}}}}
@@ -29,19 +35,55 @@ model: {{preset: nano, patch_size: 8, tubelet_size: 2}}
 pretrain: {{epochs: {pretrain_epochs}, batch_size: 8, base_lr: 1.5e-2, warmup_epochs: 0.5,
            masking: {{strategy: tube, ratio: 0.9}}, target: normalized_pixel}}
 finetune: {{epochs: {finetune_epochs}, batch_size: 8, base_lr: 2.4e-2, warmup_epochs: 1, layer_decay: 1.0}}
-resources: {{workers_per_trial: 2, cpus_per_worker: 0.99, max_concurrent_trials: 1}}
+resources: {resources}
 {rest}"""
 
 
-def run_maskray(study: Path, cwd: Path, *extra: str) -> float:
-    """Wall seconds of `maskray run STUDY` (fails loudly if the study fails)."""
+def _session_cpu(sid: int, seen: dict[int, float]) -> None:
+    """Updates pid → CPU seconds so far of every process in session `sid`."""
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == sid:             # field 6 of stat: the session id
+            seen[int(entry)] = (int(fields[11]) + int(fields[12])) / tick   # utime + stime
+
+
+def timed(cmd: list[str], cwd: Path) -> tuple[float, float, subprocess.CompletedProcess]:
+    """(wall seconds, CPU seconds, the finished process) of `cmd`. The CPU seconds are summed
+    over every process of its session (Ray's daemons and workers stay in it), sampled from
+    /proc every 0.1 s: a process's last 0.1 s before it exits can be missed, the same on
+    every side of a comparison."""
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    seen: dict[int, float] = {}
+    done = threading.Event()
+
+    def sample():
+        while not done.wait(0.1):
+            _session_cpu(proc.pid, seen)
+    sampler = threading.Thread(target=sample, daemon=True)
     started = time.perf_counter()
-    out = subprocess.run([MASKRAY, "run", str(study), "--num-cpus", "2", *extra], cwd=cwd,
-                         capture_output=True, text=True)
-    seconds = time.perf_counter() - started
+    sampler.start()
+    stdout, stderr = proc.communicate()
+    wall = time.perf_counter() - started
+    done.set()
+    sampler.join()
+    _session_cpu(proc.pid, seen)            # what is still running after the command returned
+    return wall, sum(seen.values()), subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)
+
+
+def run_maskray(study: Path, cwd: Path, *extra: str) -> tuple[float, float]:
+    """(wall, CPU seconds) of `maskray run STUDY` (fails loudly if the study fails)."""
+    wall, cpu, out = timed([MASKRAY, "run", str(study), "--num-cpus", "2", *extra], cwd)
     if out.returncode != 0:
         sys.exit(f"maskray run {study} failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
-    return seconds
+    return wall, cpu
 
 
 def trial_runs(cwd: Path, experiment: str) -> list[dict]:

@@ -38,16 +38,27 @@ def concurrent_trials(resources) -> int:
         return resources.max_concurrent_trials
     import ray
     total = ray.cluster_resources()
-    fits = [int((total.get("CPU", 0) + 1e-9) // (resources.workers_per_trial * resources.cpus_per_worker
-                                                  + TRIAL_DRIVER_CPU))]
+    fits = [int((total.get("CPU", 0) + 1e-9) // trial_cpus(resources))]
     if resources.gpus_per_worker:
         fits.append(int((total.get("GPU", 0) + 1e-9) // (resources.workers_per_trial * resources.gpus_per_worker)))
     return max(1, min(fits))
 
 
+def trial_cpus(resources) -> float:
+    """The CPUs one trial holds: its workers' and its driver's (a trial run in its driver
+    holds its one worker's)."""
+    if resources.in_driver:
+        return resources.cpus_per_worker
+    return resources.workers_per_trial * resources.cpus_per_worker + TRIAL_DRIVER_CPU
+
+
 def trial_driver_resources(resources):
-    """What each trial driver asks for: a little CPU, and the stable-node resource if named."""
+    """What each trial driver asks for: a little CPU, and the stable-node resource if named;
+    a trial run in its driver asks for its worker's CPUs and GPUs."""
     from ray.tune import PlacementGroupFactory
+    if resources.in_driver:
+        gpus = {"GPU": resources.gpus_per_worker} if resources.gpus_per_worker else {}
+        return PlacementGroupFactory([{"CPU": resources.cpus_per_worker} | gpus])
     bundle = {"CPU": TRIAL_DRIVER_CPU}
     if resources.driver_resource:
         bundle[resources.driver_resource] = 0.001
@@ -60,12 +71,13 @@ def check_fits(resources, started_locally: bool, tracking_uri: str, storage_path
     problems = []
     total = ray.cluster_resources()
     cpus, gpus = total.get("CPU", 0), total.get("GPU", 0)
-    need_cpu = resources.workers_per_trial * resources.cpus_per_worker + TRIAL_DRIVER_CPU
+    need_cpu = trial_cpus(resources)
     need_gpu = resources.workers_per_trial * resources.gpus_per_worker
     if need_cpu > cpus:
+        driver = "" if resources.in_driver else f" + {TRIAL_DRIVER_CPU} for its driver"
         problems.append(f"resources: one trial needs {need_cpu:g} CPUs (resources.workers_per_trial="
-                        f"{resources.workers_per_trial} × resources.cpus_per_worker={resources.cpus_per_worker} "
-                        f"+ {TRIAL_DRIVER_CPU} for its driver) but the cluster has {cpus:g}")
+                        f"{resources.workers_per_trial} × resources.cpus_per_worker={resources.cpus_per_worker}"
+                        f"{driver}) but the cluster has {cpus:g}")
     if need_gpu > gpus:
         problems.append(f"resources: one trial needs {need_gpu:g} GPUs but the cluster has {gpus:g}")
     if resources.driver_resource and not total.get(resources.driver_resource):

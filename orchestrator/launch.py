@@ -195,7 +195,8 @@ def _study_context(spec: StudySpec, execution: Execution, experiment_id: str, pa
                         execution.storage_path, r.workers_per_trial, r.cpus_per_worker, r.gpus_per_worker,
                         r.max_failures, lists, claims, placement=r.placement,
                         # one machine, no early stopping: every controller cleans up after itself
-                        keep_pg_cleaner=spec.scheduler.kind == "asha" or not started_locally)
+                        keep_pg_cleaner=spec.scheduler.kind == "asha" or not started_locally,
+                        in_driver=r.in_driver)
 
 
 def _trial_params(spec: StudySpec, trials: list[Trial], lists: dict, tokenizers: dict) -> list[dict]:
@@ -238,7 +239,11 @@ def _tuner(spec: StudySpec, trials: list[Trial], trial_params: list[dict], conte
                                     reuse_actors=spec.scheduler.kind == "fifo"),
         run_config=tune.RunConfig(name=execution.study_id, storage_path=execution.storage_path, verbose=0,
                                   callbacks=[ProgressPrinter(num_samples if search_alg else len(trials))],
-                                  failure_config=tune.FailureConfig(max_failures=0)))
+                                  checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+                                  # a worker group restarts itself; a trial run in its driver is
+                                  # restarted by Tune from its last checkpoint
+                                  failure_config=tune.FailureConfig(
+                                      max_failures=spec.resources.max_failures if spec.resources.in_driver else 0)))
 
 
 def _outcomes(grid) -> dict[str, tuple[bool, bool]]:

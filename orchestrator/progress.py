@@ -37,6 +37,9 @@ class ProgressPrinter(Callback):
         stage = result.get("stage", "?")
         if stage == Stage.FAILED:      # the trial's error follows in on_trial_error
             return
+        if result.get("already_finished"):
+            self._say(trials, f"{_label(trial)} had already finished (its MLflow run has its results): not rerun")
+            return
         cfg = trial.config["trial"]["config"][stage] if stage in (Stage.PRETRAIN, Stage.FINETUNE) else {}
         epoch = f"epoch {result.get('epoch', '?')}/{cfg.get('epochs', '?')}"
         if stage == Stage.PRETRAIN:

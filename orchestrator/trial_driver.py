@@ -4,8 +4,9 @@ trial's MLflow run in step.
 
 Lifecycle, driver side: find or create the trial's child run by tags (a restored trial
 reattaches to it) → take the pretraining cache's claim (reuse a published pretraining, or
-own the key) → one `TorchTrainer.fit()` for both stages → FINISHED, or FAILED with the
-worker's `TrialFailure` message. Runs the Tune stops first are closed by the study
+own the key) → one `TorchTrainer.fit()` for both stages, or for a one-worker trial the loop
+in this process (`_run_in_driver`) → FINISHED, or FAILED with the worker's `TrialFailure`
+message. Runs the Tune stops first are closed by the study
 (`tracking.close_study`).
 
 Runs inside a Ray actor; uses ray.tune APIs here and leaves ray.train APIs to the workers."""
@@ -33,26 +34,32 @@ class StudyContext:
     pretrain_claims: Any = None     # the study's PretrainClaims actor; None: no pretraining reuse
     placement: str = "pack"         # a trial's workers: PACK or SPREAD over nodes
     keep_pg_cleaner: bool = True    # see lean_trainer_class: needed where Tune stops trials or nodes go
+    in_driver: bool = False         # one-worker trials run in their driver, without a worker group
 
 
 def run_trial(param: dict, study: StudyContext) -> None:
-    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
-    from ray.tune.integration.ray_train import TuneReportCallback
-
     from orchestrator import pretrain_cache
     from orchestrator.study import axes_label
     from trainables import tracking
-    from trainables.loops.trial import run_trial_worker
+    from trainables.run_logger import RunLogger
 
+    started = time.time()
     trial = param["trial"]
     axes = trial["axes"]
     run_name = f"{trial['key']} {axes_label(axes)}"
     key = trial.get("pretrain_key")
-    run_id, created = tracking.child_run(
+    run, created = tracking.child_run(
         study.tracking_uri, study.experiment_id, study.parent_run_id, study.study_id, trial["trial_id"],
         run_name, tracking.flatten(trial["config"]),
         tags={tracking.TRIAL_KEY_TAG: trial["key"], **{f"{tracking.AXIS_TAG_PREFIX}{k}": str(v) for k, v in axes.items()},
               **({tracking.PRETRAIN_KEY_TAG: key} if key else {})})
+    run_id = run.info.run_id
+    if tracking.completed(run):
+        # Tune's last snapshot of a killed study can predate this trial's end: its MLflow run
+        # says it finished, so its final result goes to Tune again and nothing runs or changes.
+        from ray import tune
+        tune.report({**run.data.metrics, "stage": tracking.Stage.FINETUNE.value, "already_finished": 1})
+        return
     client = tracking.client(study.tracking_uri)
     if created:
         client.log_dict(run_id, trial["config"], "config/trial_config.json")
@@ -70,25 +77,13 @@ def run_trial(param: dict, study: StudyContext) -> None:
             reuse = {"pretrain_key": key}
 
     lists = study.lists[trial["config"]["data"]["root"]]
-    use_gpu = study.gpus_per_worker > 0
-    trainer = lean_trainer_class()(
-        run_trial_worker, keep_cleaner=study.keep_pg_cleaner,
-        train_loop_config={"trial": trial["config"], "run_id": run_id, "tracking_uri": study.tracking_uri,
-                           "cpus_per_worker": study.cpus_per_worker, **reuse,
-                           "submitted_at": time.time(),  # → timing/worker_group_start_s
-                           **({"tokenizer_dir": trial["tokenizer_dir"]} if trial.get("tokenizer_dir") else {}),
-                           **{f"{split}_list": path for split, path in lists.items()}},
-        scaling_config=ScalingConfig(
-            num_workers=study.workers_per_trial, use_gpu=use_gpu, placement_strategy=study.placement.upper(),
-            resources_per_worker={"CPU": study.cpus_per_worker} | ({"GPU": study.gpus_per_worker} if use_gpu else {})),
-        run_config=RunConfig(
-            name=f"{study.study_id}-{trial['key']}", storage_path=study.storage_path,
-            callbacks=[TuneReportCallback()],
-            checkpoint_config=CheckpointConfig(num_to_keep=2),
-            failure_config=FailureConfig(max_failures=study.max_failures)))
+    loop_config = {"trial": trial["config"], "run_id": run_id, "tracking_uri": study.tracking_uri,
+                   "cpus_per_worker": study.cpus_per_worker, **reuse, "driver_started_at": started,
+                   **({"tokenizer_dir": trial["tokenizer_dir"]} if trial.get("tokenizer_dir") else {}),
+                   **{f"{split}_list": path for split, path in lists.items()}}
+    timeline = {"timeline/driver_ready_s": time.time() - started}
     try:
-        result = trainer.fit()
-        failure = (result.metrics or {}).get(tracking.TRIAL_ERROR)
+        failure = _run_in_driver(loop_config) if study.in_driver else _run_worker_group(loop_config, study, trial["key"])
         if failure:
             raise RuntimeError(f"trial {trial['key']}: {failure}")
     except BaseException:
@@ -97,7 +92,39 @@ def run_trial(param: dict, study: StudyContext) -> None:
     finally:
         if key:
             pretrain_cache.release(study.pretrain_claims, key, trial["trial_id"])
+    timeline["timeline/run_closed_s"] = time.time() - started
+    RunLogger(study.tracking_uri, run_id).metrics(timeline, step=0)
     client.set_terminated(run_id, "FINISHED")
+
+
+def _run_in_driver(loop_config: dict) -> str | None:
+    """A one-worker trial in this process: no worker group to start (trainables/loops/session.py)."""
+    from trainables.loops.session import DriverSession
+    from trainables.loops.trial import run_trial_worker
+    return run_trial_worker(loop_config, DriverSession())
+
+
+def _run_worker_group(loop_config: dict, study: StudyContext, trial_key: str) -> str | None:
+    """The trial on a Ray Train worker group. → its TrialFailure message, or None."""
+    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.tune.integration.ray_train import TuneReportCallback
+
+    from trainables import tracking
+    from trainables.loops.trial import run_trial_worker
+
+    use_gpu = study.gpus_per_worker > 0
+    trainer = lean_trainer_class()(
+        run_trial_worker, keep_cleaner=study.keep_pg_cleaner,
+        train_loop_config={**loop_config, "submitted_at": time.time()},  # → timing/worker_group_start_s
+        scaling_config=ScalingConfig(
+            num_workers=study.workers_per_trial, use_gpu=use_gpu, placement_strategy=study.placement.upper(),
+            resources_per_worker={"CPU": study.cpus_per_worker} | ({"GPU": study.gpus_per_worker} if use_gpu else {})),
+        run_config=RunConfig(
+            name=f"{study.study_id}-{trial_key}", storage_path=study.storage_path,
+            callbacks=[TuneReportCallback()],
+            checkpoint_config=CheckpointConfig(num_to_keep=2),
+            failure_config=FailureConfig(max_failures=study.max_failures)))
+    return (trainer.fit().metrics or {}).get(tracking.TRIAL_ERROR)
 
 
 @functools.cache

@@ -20,6 +20,8 @@ def synth_root(tmp_path_factory) -> Path:
 
 
 ONE_AT_A_TIME = "{workers_per_trial: 2, cpus_per_worker: 0.99, max_concurrent_trials: 1}"
+# one worker per trial: run in the trial's Tune driver, without a Ray Train worker group
+ONE_WORKER = "{workers_per_trial: 1, cpus_per_worker: 0.99, max_concurrent_trials: 1}"
 
 
 def two_trial_study(name: str, root: Path, extra: str = "", epochs: int = 3,

@@ -38,10 +38,11 @@ def log_study(uri: str, tmp_path: Path, finished: bool = True) -> str:
         for ratio in (0.75, 0.9):
             for seed in (0, 1):
                 axes = {"pretrain.masking.strategy": strategy, "pretrain.masking.ratio": ratio, "seed": seed}
-                run_id, _ = tracking.child_run(
+                run, _ = tracking.child_run(
                     uri, exp, parent, study_id, f"id{key}", f"t{key:03d}",
                     {"pretrain.masking.strategy": strategy, "pretrain.masking.ratio": ratio, "seed": seed},
                     {"maskray.trial_key": f"t{key:03d}", **{f"maskray.axis.{k}": str(v) for k, v in axes.items()}})
+                run_id = run.info.run_id
                 key += 1
                 if not finished:
                     continue

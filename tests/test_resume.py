@@ -2,8 +2,11 @@
 goes with it); `maskray resume` finishes the study — the finished trial is not rerun, the
 interrupted one goes on from its last checkpoint, in the same MLflow runs, no step twice.
 
-The kill test takes minutes of real Ray on a 2-core machine: run it with `pytest -m faults`."""
+Both ways a trial runs: on a Ray Train worker group (its checkpoints are Train's; minutes of
+real Ray on a 2-core machine: `pytest -m faults`), and one-worker trials in their Tune trial
+drivers (their checkpoints are Tune's; in the suite)."""
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -12,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import maskray, two_trial_study
+from tests.conftest import ONE_AT_A_TIME, ONE_WORKER, maskray, two_trial_study
 
 
 def history(client, run_id: str, key: str) -> list[int]:
@@ -42,11 +45,13 @@ def kill_session(proc: subprocess.Popen) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.faults
-def test_killed_driver_then_resume_finishes_without_duplicates(synth_root, tmp_path):
+@pytest.mark.parametrize("resources,epochs", [
+    pytest.param(ONE_AT_A_TIME, 3, marks=pytest.mark.faults, id="worker-group"),
+    pytest.param(ONE_WORKER, 40, id="in-driver")])
+def test_killed_driver_then_resume_finishes_without_duplicates(synth_root, tmp_path, resources, epochs):
     from mlflow.tracking import MlflowClient
     study = tmp_path / "resume.yaml"
-    study.write_text(two_trial_study("resume", synth_root))
+    study.write_text(two_trial_study("resume", synth_root, epochs=epochs, resources=resources))
     exe = Path(sys.executable).parent / "maskray"
     proc = subprocess.Popen([str(exe), "run", str(study), "--num-cpus", "2"], cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
@@ -60,16 +65,18 @@ def test_killed_driver_then_resume_finishes_without_duplicates(synth_root, tmp_p
             if "t001" in runs and runs["t000"].info.status == "FINISHED" and \
                     history(client, runs["t001"].info.run_id, "finetune/top1"):
                 break
-            time.sleep(2)
+            time.sleep(0.2)
     finally:
         kill_session(proc)
     before = trial_runs(client)
     assert before["t001"].info.status == "RUNNING"
+    assert len(history(client, before["t001"].info.run_id, "finetune/top1")) < epochs   # killed mid-trial
     t000_end = before["t000"].info.end_time
 
     out = maskray("resume", str(study), "--num-cpus", "2", cwd=tmp_path, timeout=900)
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-4000:]
-    assert "(resumed)" in out.stdout and "t000 [" not in out.stdout.split("(resumed)")[1].split("\n\ntrial")[0]
+    resumed = out.stdout.split("(resumed)")[1].split("\n\ntrial")[0]
+    assert not re.search(r"t000 \[.*\] (pretrain|finetune) epoch", resumed)   # the finished trial did not train
 
     after = trial_runs(client)
     assert set(after) == {"t000", "t001"}                       # one MLflow run per trial, reattached
@@ -77,7 +84,7 @@ def test_killed_driver_then_resume_finishes_without_duplicates(synth_root, tmp_p
     assert all(r.info.status == "FINISHED" for r in after.values())
     assert after["t000"].info.end_time == t000_end              # the finished trial was not rerun
     for run in after.values():
-        assert history(client, run.info.run_id, "finetune/top1") == [1, 2, 3]   # every epoch once
+        assert history(client, run.info.run_id, "finetune/top1") == list(range(1, epochs + 1))   # each epoch once
     parents = client.search_runs([client.get_experiment_by_name("resume").experiment_id],
                                  "tags.`maskray.role` = 'study'")
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"

@@ -141,3 +141,36 @@ def test_missing_list_is_an_error_before_ray_starts(tmp_path):
     assert out.returncode == 2
     assert "data.train_list" in out.stderr and "does not exist" in out.stderr
     assert not (tmp_path / "maskray_results").exists()
+
+
+def test_one_worker_trials_run_in_their_driver_with_the_results_of_a_worker_group(synth_root, tmp_path):
+    """A one-worker trial runs in its Tune trial driver (no Ray Train worker group): the same
+    losses and accuracies, epoch by epoch, as on a worker group; a timeline in its run; the
+    pretraining cache works across trials the same way."""
+    from mlflow.tracking import MlflowClient
+
+    from tests.conftest import ONE_WORKER, two_trial_study
+    pretraining = "pretrain: {epochs: 1, batch_size: 4, masking: {strategy: tube, ratio: 0.75}}"
+    results = {}
+    for name, resources in (("driver", ONE_WORKER),
+                            ("group", ONE_WORKER.replace("}", ", worker_group: always}"))):
+        study = tmp_path / f"{name}.yaml"
+        study.write_text(two_trial_study(name, synth_root, resources=resources)
+                         .replace("pretrain: {enabled: false}", pretraining))
+        out = maskray("run", str(study), "--num-cpus", "2", cwd=tmp_path, timeout=600)
+        assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+        client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+        exp = client.get_experiment_by_name(name)
+        runs = {r.data.tags["maskray.trial_key"]: r
+                for r in client.search_runs([exp.experiment_id], "tags.`maskray.role` = 'trial'")}
+        assert sorted(runs) == ["t000", "t001"] and all(r.info.status == "FINISHED" for r in runs.values())
+        assert "maskray.pretrain_reused_from" in runs["t001"].data.tags        # one pretraining, reused
+        for run in runs.values():
+            assert run.data.metrics["timeline/run_closed_s"] >= run.data.metrics["timeline/finetune_end_s"] > 0
+        results[name] = {key: {m: [(p.step, p.value) for p in sorted(client.get_metric_history(r.info.run_id, m),
+                                                                      key=lambda p: p.step)]
+                               for m in ("pretrain/loss", "finetune/loss", "finetune/top1", "finetune/test_top1")}
+                         for key, r in runs.items()}
+        started = {key: "timing/worker_group_start_s" in r.data.metrics for key, r in runs.items()}
+        assert all(started.values()) == (name == "group") and any(started.values()) == (name == "group")
+    assert results["driver"] == results["group"]

@@ -115,16 +115,21 @@ def study_executions(uri: str, experiment_id: str, study_id: str | None = None, 
 
 
 def child_run(uri: str, experiment_id: str, parent_id: str, study_id: str, trial_id: str,
-              run_name: str, params: dict, tags: dict[str, str]) -> tuple[str, bool]:
-    """(run id, created): the trial's run under the parent, made only if it does not exist."""
+              run_name: str, params: dict, tags: dict[str, str]) -> tuple[Any, bool]:
+    """(run, created): the trial's run under the parent, made only if it does not exist."""
     found = _find(uri, experiment_id, {STUDY_TAG: study_id, TRIAL_TAG: trial_id})
     if found is not None:
-        return found.info.run_id, False
+        return found, False
     c = client(uri)
     run = c.create_run(experiment_id, run_name=run_name, tags={
         PARENT_TAG: parent_id, STUDY_TAG: study_id, TRIAL_TAG: trial_id, ROLE_TAG: "trial", **tags})
     _log_params(c, run.info.run_id, params)
-    return run.info.run_id, True
+    return run, True
+
+
+def completed(run) -> bool:
+    """A trial's run that has its final result: nothing of it is run again."""
+    return run.info.status == "FINISHED" and TEST_TOP1 in run.data.metrics
 
 
 def child_runs(uri: str, experiment_id: str, study_id: str, status: str | None = None) -> list:

@@ -55,6 +55,8 @@ def run_epoch(model, loader, schedule: Schedule, epoch: int, loss_fn: Callable, 
         loss.backward()
         schedule.optimizer.step()
         value = loss.item()
+        if i == 0:
+            w.timeline.mark(f"{stage}_first_step")
         if not math.isfinite(value) and not first_non_finite:
             first_non_finite = i + 1
         loss_sum += value * n

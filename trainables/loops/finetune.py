@@ -67,6 +67,7 @@ def finetune(cfg, splits: dict, w: Worker, state: dict | None, pretrained: dict 
     """Runs (or resumes) fine-tuning from the pretrained autoencoder's state dict when given
     (its encoder, and its decoders when MAR's reconstruction branch stays on)."""
     started = time.perf_counter()
+    w.timeline.mark("finetune_start")
     f, d = cfg.finetune, cfg.data
     train_set = ClipDataset(splits["train"], d, train=True, seed=cfg.seed, token_grid=cfg.token_grid,
                             masking=f.masking)
@@ -90,7 +91,7 @@ def finetune(cfg, splits: dict, w: Worker, state: dict | None, pretrained: dict 
                            "model/encoder_gflops_full": encoder_gflops(cfg)}, step=0)
             if f.masking is not None:
                 log_mask_picture(eval_loaders["val"].dataset, cfg, w.log, Stage.FINETUNE, model)
-    model = prepare(model, cfg.model.compile)
+    model = prepare(model, cfg.model.compile, w)
     optimizer = adamw(layer_decay_groups(unwrap(model), f.weight_decay, f.layer_decay), (0.9, 0.999), w.device)
     if state:
         optimizer.load_state_dict(state["optimizer"])
@@ -129,12 +130,15 @@ def finetune(cfg, splits: dict, w: Worker, state: dict | None, pretrained: dict 
         metrics[VAL_TOP5] = metrics["finetune/val_top5"]
         last = epoch == f.epochs - 1
         if last:
+            w.timeline.mark("finetune_end")
             metrics |= evaluate(model, eval_loaders["test"], w, "test", d.max_unreadable_fraction)
+            w.timeline.mark("test_done")
         report({"stage": Stage.FINETUNE.value, "epoch": epoch + 1, **metrics},
                {"stage": Stage.FINETUNE.value, "epoch": epoch, "model": unwrap(model).state_dict(),
                 "optimizer": optimizer.state_dict()}, w)
         if last and w.is_main:
             log_weights(unwrap(model), w)
+            w.timeline.mark("weights_logged")
 
 
 def log_weights(model, w: Worker) -> None:

@@ -18,6 +18,7 @@ def pretrain(cfg, splits: dict, w: Worker, state: dict | None, tokenizer_dir: st
     """Runs (or resumes) pretraining; → the autoencoder's state dict (encoder.*, reconstruction.*)
     and the stage's record (rank 0's model metrics and every epoch's reported metrics)."""
     started = time.perf_counter()
+    w.timeline.mark("pretrain_start")
     p, d = cfg.pretrain, cfg.data
     items = splits["train"]
     dataset = ClipDataset(items, d, train=True, seed=cfg.seed, token_grid=cfg.token_grid, masking=p.masking)
@@ -34,7 +35,7 @@ def pretrain(cfg, splits: dict, w: Worker, state: dict | None, tokenizer_dir: st
         record["model"] = {"model/encoder_gflops_pretrain": encoder_gflops(cfg, p.masking),
                            "model/encoder_gflops_full": encoder_gflops(cfg), **flops}
         w.log.metrics(record["model"], step=0)
-    model = prepare(model, cfg.model.compile)
+    model = prepare(model, cfg.model.compile, w)
     optimizer = adamw(decay_groups(model, p.weight_decay, ("mask_token",)), (0.9, 0.95), w.device)
     if state:
         optimizer.load_state_dict(state["optimizer"])
@@ -57,4 +58,5 @@ def pretrain(cfg, splits: dict, w: Worker, state: dict | None, tokenizer_dir: st
         report(record["epochs"][-1],
                {"stage": Stage.PRETRAIN.value, "epoch": epoch, "clips": clips_done, "model": unwrap(model).state_dict(),
                 "optimizer": optimizer.state_dict(), "record": record}, w)
+    w.timeline.mark("pretrain_end")
     return unwrap(model).state_dict(), record

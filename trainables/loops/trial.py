@@ -1,5 +1,5 @@
-"""A trial inside its Ray Train worker group: pretraining, then fine-tuning, in the same
-worker processes.
+"""A trial on its workers: pretraining, then fine-tuning, in the same processes — a Ray
+Train worker group, or for a one-worker trial its Tune trial driver (trainables/loops/session.py).
 
 Both stages share one worker group: on small machines each Ray Train run costs a controller,
 its helper actors and a fresh set of worker processes (torch + timm imports), which dwarfs a
@@ -13,7 +13,8 @@ restarted worker group resumes exactly where it stopped:
 A `TrialFailure` (bad data, a diverged loss) is reported instead of raised: Ray Train would
 restart the worker group only to hit it again. It goes out with a checkpoint, because a Train
 run's result carries the metrics of its latest checkpoint: that is how the trial driver
-(orchestrator/trial_driver.py) sees it and fails the trial with its message.
+(orchestrator/trial_driver.py) sees it and fails the trial with its message (a trial run in
+its driver gets the message back from `run_trial_worker`).
 
 The heavy imports are inside the functions: the trial driver references `run_trial_worker`
 without importing torch and timm itself."""
@@ -24,23 +25,28 @@ import time
 from trainables.tracking import TRIAL_ERROR, WORKER_GROUP_START, WORKER_NODES_TAG, Stage
 
 
-def run_trial_worker(loop_config: dict) -> None:
-    """Ray Train's train function on every worker of the trial."""
+def run_trial_worker(loop_config: dict, session=None) -> str | None:
+    """The trial's loop on one worker: Ray Train's train function on every worker of a worker
+    group (`session` None), or the whole trial in its driver (a `DriverSession`).
+    → the message of the `TrialFailure` that ended it, or None."""
     from trainables.config import TrialConfig
+    from trainables.loops.session import TrainSession
     from trainables.loops.worker import TrialFailure, report, start_worker
 
     cfg = TrialConfig.model_validate(loop_config["trial"])
-    w = start_worker(loop_config, loop_config["cpus_per_worker"], cfg.seed, cfg.model.precision)
+    w = start_worker(loop_config, loop_config["cpus_per_worker"], cfg.seed, cfg.model.precision,
+                     session or TrainSession())
     try:
         run_stages(cfg, loop_config, w)
     except TrialFailure as e:
         failed = {"stage": Stage.FAILED.value, TRIAL_ERROR: str(e)}
         report({**failed, "epoch": 0}, failed, w)
+        return str(e)
+    return None
 
 
 def run_stages(cfg, loop_config: dict, w) -> None:
     import ray
-    import ray.train
 
     from trainables.data.lists import read_list
     from trainables.loops import pretrain_cache
@@ -50,8 +56,9 @@ def run_stages(cfg, loop_config: dict, w) -> None:
                                          seed_worker)
 
     splits = {s: read_list(loop_config[f"{s}_list"], cfg.data.classes) for s in ("train", "val", "test")}
-    state = load_state(ray.train.get_checkpoint())
+    state = load_state(w.session.checkpoint())
     log_checkpointed_epoch(state, w)
+    w.timeline.mark("worker_ready")
     # which node each rank runs on (a restarted worker group may land elsewhere)
     nodes = all_gather_lists([ray.get_runtime_context().get_node_id()], w)
     if w.is_main:
@@ -80,3 +87,5 @@ def run_stages(cfg, loop_config: dict, w) -> None:
     # Fine-tuning draws from its own seed: the same from a fresh or a reused encoder.
     seed_worker(cfg.seed + 1, w.rank)
     finetune(cfg, splits, w, state, pretrained, tokenizer_dir)
+    if w.is_main:
+        w.log.metrics(w.timeline.metrics(), step=0)

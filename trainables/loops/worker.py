@@ -1,14 +1,18 @@
-"""What both training loops do inside a Ray Train worker: set-up, sharded loaders,
-cross-worker sums, checkpoints, and the learning-rate schedule. Ray is imported where it is
-used, so a loop's step (Worker, autocast, losses) also runs where Ray is not installed: the
-GPU benchmark runs on a bare CUDA machine."""
+"""What both training loops do on each worker of a trial: set-up, sharded loaders,
+cross-worker sums, checkpoints, the learning-rate schedule and the trial's timeline. Where
+the worker runs (a Ray Train worker group, or the Tune trial driver itself) is its session
+(trainables/loops/session.py). Ray is imported where it is used, so a loop's step (Worker,
+autocast, losses) also runs where Ray is not installed: the GPU benchmark runs on a bare
+CUDA machine."""
 from __future__ import annotations
 
 import math
 import os
 import random
 import tempfile
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -35,6 +39,23 @@ class NonFiniteLoss(TrialFailure):
     """The training loss became NaN or infinite (a diverged run: MAE's engine stops too)."""
 
 
+class Timeline:
+    """When each step of a trial happened, in seconds since its trial driver started
+    (`origin`, a wall-clock time): rank 0 marks its events and logs them once, at the end
+    (`timeline/<event>_s`; an attempt that restarted keeps the first time of an event)."""
+
+    def __init__(self, origin: float | None = None):
+        self.origin = origin
+        self.events: dict[str, float] = {}
+
+    def mark(self, event: str) -> None:
+        if self.origin is not None and event not in self.events:
+            self.events[event] = time.time() - self.origin
+
+    def metrics(self) -> dict[str, float]:
+        return {f"timeline/{event}_s": seconds for event, seconds in self.events.items()}
+
+
 @dataclass
 class Worker:
     rank: int
@@ -42,6 +63,8 @@ class Worker:
     device: torch.device
     log: RunLogger
     precision: str = "fp32"
+    session: Any = None                   # TrainSession or DriverSession; None outside a trial
+    timeline: Timeline = field(default_factory=Timeline)
 
     @property
     def is_main(self) -> bool:
@@ -52,27 +75,23 @@ class Worker:
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
 
 
-def start_worker(loop_config: dict, cpus_per_worker: float, seed: int, precision: str = "auto") -> Worker:
-    import ray.train.torch
-
+def start_worker(loop_config: dict, cpus_per_worker: float, seed: int, precision: str, session) -> Worker:
     torch.set_num_threads(max(1, int(cpus_per_worker)))
-    ctx = ray.train.get_context()
-    rank, world = ctx.get_world_rank(), ctx.get_world_size()
+    rank, world = session.rank_and_world()
     seed_worker(seed, rank)
     log = RunLogger(loop_config.get("tracking_uri"), loop_config.get("run_id") if rank == 0 else None)
-    device = ray.train.torch.get_device()
+    device = session.device()
     if precision == "auto":
         precision = "bf16" if device.type == "cuda" else "fp32"
-    return Worker(rank, world, device, log, precision)
+    return Worker(rank, world, device, log, precision, session, Timeline(loop_config.get("driver_started_at")))
 
 
-def prepare(model: torch.nn.Module, compile_model: bool) -> torch.nn.Module:
-    """DDP-wrapped (and compiled, when asked) for this worker's device."""
-    import ray.train.torch
-
+def prepare(model: torch.nn.Module, compile_model: bool, w: Worker) -> torch.nn.Module:
+    """On this worker's device, DDP-wrapped where the trial has several workers (and compiled,
+    when asked)."""
     if compile_model:
         model = torch.compile(model)
-    return ray.train.torch.prepare_model(model)
+    return w.session.prepare(model)
 
 
 def seed_worker(seed: int, rank: int) -> None:
@@ -152,16 +171,14 @@ def report(metrics: dict, state: dict | None, w: Worker) -> None:
     and then logs the epoch's metrics to MLflow. The checkpoint carries those metrics too, so
     a worker group restarted from it logs them if rank 0 died before it could
     (`log_checkpointed_epoch`); an epoch is logged once either way (`RunLogger.epoch`)."""
-    import ray.train
-
     epoch = {"stage": metrics["stage"], "step": metrics["epoch"],
              "values": {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and k != "epoch"}}
     if w.is_main and state is not None:
         with tempfile.TemporaryDirectory() as tmp:
             torch.save({**state, EPOCH_METRICS: epoch}, os.path.join(tmp, CHECKPOINT_FILE))
-            ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(tmp))
+            w.session.report(metrics, tmp)
     else:
-        ray.train.report(metrics, checkpoint=None)
+        w.session.report(metrics, None)
     if w.is_main:
         w.log.epoch(**epoch)
 
@@ -171,7 +188,8 @@ def log_checkpointed_epoch(state: dict | None, w: Worker) -> None:
         w.log.epoch(**state[EPOCH_METRICS])
 
 
-def load_state(checkpoint: "ray.train.Checkpoint | None") -> dict | None:
+def load_state(checkpoint) -> dict | None:
+    """The state dict of a reported checkpoint (Ray Train's or Tune's), or None."""
     if checkpoint is None:
         return None
     with checkpoint.as_directory() as d:
