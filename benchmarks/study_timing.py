@@ -39,34 +39,44 @@ resources: {resources}
 {rest}"""
 
 
-def _session_cpu(sid: int, seen: dict[int, float]) -> None:
-    """Updates pid → CPU seconds so far of every process in session `sid`."""
+def _descendants_cpu(root: int, known: set[int], seen: dict[int, float]) -> None:
+    """Updates pid → CPU seconds so far of `root` and every process it started, directly or
+    not (`known` keeps the descendants found so far: one whose parent exits is re-parented, but
+    stays counted)."""
     tick = os.sysconf("SC_CLK_TCK")
+    stats = {}
     for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[3]) == sid:             # field 6 of stat: the session id
-            seen[int(entry)] = (int(fields[11]) + int(fields[12])) / tick   # utime + stime
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    stats[int(entry)] = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+    known.add(root)
+    grew = True
+    while grew:
+        new = {pid for pid, fields in stats.items() if pid not in known and int(fields[1]) in known}
+        known |= new
+        grew = bool(new)
+    for pid in known & stats.keys():
+        fields = stats[pid]
+        seen[pid] = (int(fields[11]) + int(fields[12])) / tick   # utime + stime
 
 
-def timed(cmd: list[str], cwd: Path) -> tuple[float, float, subprocess.CompletedProcess]:
+def timed(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> tuple[float, float, subprocess.CompletedProcess]:
     """(wall seconds, CPU seconds, the finished process) of `cmd`. The CPU seconds are summed
-    over every process of its session (Ray's daemons and workers stay in it), sampled from
-    /proc every 0.1 s: a process's last 0.1 s before it exits can be missed, the same on
-    every side of a comparison."""
+    over it and every process it starts (Ray's daemons and workers, torchrun's workers),
+    sampled from /proc every 0.1 s: a process's last 0.1 s before it exits can be missed, the
+    same on every side of a comparison."""
     proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            env={**os.environ, **(env or {})})
+    known: set[int] = set()
     seen: dict[int, float] = {}
     done = threading.Event()
 
     def sample():
         while not done.wait(0.1):
-            _session_cpu(proc.pid, seen)
+            _descendants_cpu(proc.pid, known, seen)
     sampler = threading.Thread(target=sample, daemon=True)
     started = time.perf_counter()
     sampler.start()
@@ -74,13 +84,13 @@ def timed(cmd: list[str], cwd: Path) -> tuple[float, float, subprocess.Completed
     wall = time.perf_counter() - started
     done.set()
     sampler.join()
-    _session_cpu(proc.pid, seen)            # what is still running after the command returned
+    _descendants_cpu(proc.pid, known, seen)   # what still runs after the command returned
     return wall, sum(seen.values()), subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)
 
 
-def run_maskray(study: Path, cwd: Path, *extra: str) -> tuple[float, float]:
+def run_maskray(study: Path, cwd: Path, *extra: str, env: dict[str, str] | None = None) -> tuple[float, float]:
     """(wall, CPU seconds) of `maskray run STUDY` (fails loudly if the study fails)."""
-    wall, cpu, out = timed([MASKRAY, "run", str(study), "--num-cpus", "2", *extra], cwd)
+    wall, cpu, out = timed([MASKRAY, "run", str(study), "--num-cpus", "2", *extra], cwd, env)
     if out.returncode != 0:
         sys.exit(f"maskray run {study} failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
     return wall, cpu

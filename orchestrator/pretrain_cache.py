@@ -19,7 +19,7 @@ from trainables import tracking
 from trainables.fingerprint import config_hash
 from trainables.tracking import PRETRAIN_DONE_TAG, PRETRAIN_KEY_TAG
 
-POLL_S = 5.0
+POLL_S = 1.0   # while another trial of the study pretrains the same key: one MLflow query a second
 
 
 def pretrain_key(config: dict, workers: int, list_digests: dict[str, str], code: str) -> str | None:
