@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import tempfile
 from pathlib import Path
@@ -28,6 +29,7 @@ from statistics import mean
 
 from study_timing import laptop_study, make_dataset, run_maskray, timed, trial_runs
 
+from dashboards.timeline import PHASES, events, phase_seconds
 from trainables.tracking import TEST_TOP1
 
 GOALS = {1: 4.0, 2: 8.0}        # fixed seconds per trial
@@ -40,22 +42,6 @@ VARIANTS = {                    # name → (workers, resources, environment)
     "1-group": (1, "{workers_per_trial: 1, cpus_per_worker: 0.99, max_concurrent_trials: 1, worker_group: always}", {}),
     "1-driver-x2": (1, "{workers_per_trial: 1, cpus_per_worker: 0.99, max_concurrent_trials: 2}", {}),
 }
-# phase → (from event, to event); an event a trial does not have (no pretraining) is skipped
-PHASES = (("driver: run opened, cache claim", None, "driver_ready"),
-          ("start-up: worker group or imports", "driver_ready", "worker_ready"),
-          ("to the first step: data, model, FLOPs", "worker_ready", "first_step"),
-          ("training (both stages, val each epoch)", "first_step", "finetune_end"),
-          ("test split", "finetune_end", "test_done"),
-          ("last report, weights", "test_done", "weights_logged"),
-          ("closing: worker group down, run closed", "weights_logged", "run_closed"))
-
-
-def events(metrics: dict) -> dict[str, float]:
-    out = {k[len("timeline/"):-2]: v for k, v in metrics.items() if k.startswith("timeline/")}
-    out["first_step"] = out.get("pretrain_first_step", out.get("finetune_first_step"))
-    return out
-
-
 def plain_loops(study: Path, workers: int, tmp: Path) -> tuple[float, float, list[dict]]:
     out_json = tmp / f"plain{workers}.json"
     wall, cpu, out = timed([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(workers),
@@ -82,15 +68,10 @@ def report_variant(name: str, workers: int, wall: float, cpu: float, runs: list[
               f"{p['metrics'].get(TEST_TOP1, float('nan')):10.1f}  {m['metrics'].get(TEST_TOP1, float('nan')):12.1f}")
     print("where a maskray trial's time went (s; mean over trials after the first, then the first):")
     later = runs[1:] or runs
-    for label, start, end in PHASES:
-        def span(run):
-            e = events(run["metrics"])
-            if e.get(end) is None or (start is not None and e.get(start) is None):
-                return None
-            return e[end] - (e[start] if start else 0.0)
-        spans = [s for s in map(span, later) if s is not None]
-        first = span(runs[0])
-        print(f"  {label:42s} {mean(spans) if spans else float('nan'):6.2f}   first {first if first is not None else float('nan'):6.2f}")
+    for label, _, _ in PHASES:
+        spans = [s for s in (phase_seconds(r["metrics"])[label] for r in later) if not math.isnan(s)]
+        first = phase_seconds(runs[0]["metrics"])[label]
+        print(f"  {label:42s} {mean(spans) if spans else math.nan:6.2f}   first {first:6.2f}")
     between = wall - sum(events(r["metrics"]).get("run_closed", r["seconds"]) for r in runs)
     print(f"  {'outside trials: Ray start, data checks, Tune':42s} {between:6.2f} (whole study)")
     same = all(abs(p["metrics"].get(TEST_TOP1, -1) - m["metrics"].get(TEST_TOP1, -2)) < 1e-6

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from dashboards import ablation, papers, plots
+from dashboards import ablation, papers, plots, timeline
 from dashboards.study_runs import StudyRuns, load
 from trainables import tracking
 
@@ -33,9 +33,11 @@ def build(uri: str, experiment: str, out_dir: Path, study_id: str | None = None,
             (out_dir / name).write_bytes(png)
     runs.trials.to_csv(out_dir / "trials.csv", index=False)
     table.to_csv(out_dir / "ablation.csv", index=False)
+    timing = timeline.timeline_table(runs.trials)
+    timing.to_csv(out_dir / "timeline.csv", index=False)
     gallery = _mask_gallery(uri, runs)
     page = out_dir / "report.html"
-    page.write_text(_html(experiment, runs, table, figures, gallery))
+    page.write_text(_html(experiment, runs, table, figures, gallery, timing))
     if log_to_parent:
         client = tracking.client(uri)
         for path in sorted(out_dir.iterdir()):
@@ -70,7 +72,7 @@ def _img(png: bytes, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
 
 
-def _html(name: str, runs: StudyRuns, table: pd.DataFrame, figures: dict, gallery) -> str:
+def _html(name: str, runs: StudyRuns, table: pd.DataFrame, figures: dict, gallery, timing: pd.DataFrame) -> str:
     trials = runs.trials
     counts = trials["status"].value_counts().to_dict() if not trials.empty else {}
     finished = counts.get("FINISHED", 0)
@@ -94,6 +96,11 @@ def _html(name: str, runs: StudyRuns, table: pd.DataFrame, figures: dict, galler
         parts += [f"<figure>{_img(png, label)}<figcaption>{html.escape(label)}</figcaption></figure>"
                   for label, png in gallery]
         parts.append("</div>")
+    if not timing.empty:
+        parts += ["<h2>Where each trial's time went</h2>",
+                  "<p>Seconds, from each trial's timeline (<code>timeline/*_s</code>): what is not "
+                  "training is the cost of running it as a trial.</p>",
+                  timing.round(2).to_html(index=False, border=0, classes="timeline", na_rep="–")]
     values = set()
     for column in [*runs.axes, *USED_METHODS]:
         if column in trials:

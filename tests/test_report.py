@@ -52,6 +52,9 @@ def log_study(uri: str, tmp_path: Path, finished: bool = True) -> str:
                 metrics += [Metric("finetune/test_top1", top1, 0, 3),
                             Metric("model/encoder_gflops_pretrain", 0.1 * (1 - ratio), 0, 0),
                             Metric("model/encoder_gflops_full", 0.1, 0, 0)]
+                timeline = {"driver_ready": 0.1, "worker_ready": 2.1, "pretrain_first_step": 2.6,
+                            "finetune_end": 12.6, "test_done": 12.9, "weights_logged": 13.0, "run_closed": 13.2}
+                metrics += [Metric(f"timeline/{event}_s", seconds, 0, 0) for event, seconds in timeline.items()]
                 client.log_batch(run_id, metrics=metrics)
                 client.log_artifact(run_id, str(picture), "masks")
                 client.set_terminated(run_id, "FINISHED")
@@ -86,13 +89,17 @@ def test_report_renders_and_is_attached_to_the_parent_run(mlflow_ui, tmp_path):
     # 4 axis cells, each over 2 seeds; the best one (tube, 0.9) is starred
     assert text.count("<tr class=best>") == 1 and text.count("<tr class=cell>") == 3
     assert re.search(r"<tr class=best><td>0\.9</td><td>tube</td><td>45\.5 ± ", text)
+    # each trial's timeline as phases: 2.0 s of start-up, 10.0 s of training, 13.2 s in all
+    assert "Where each trial's time went" in text
+    timing = (out_dir / "timeline.csv").read_text().splitlines()
+    assert len(timing) == 9 and timing[1].startswith("t000,0.1,2.0,0.5,10.0,0.3,0.1,0.2") and timing[1].endswith(",13.2")
     sizes = rendered_image_sizes(page, tmp_path)
     assert len(sizes) >= 4                    # three plots and the mask gallery
     assert all(w > 200 and h > 100 for w, h in sizes), sizes
 
     request = urllib.request.Request(f"{server}/api/2.0/mlflow/artifacts/list?run_id={parent}&path=report")
     files = {Path(f["path"]).name for f in json.load(urllib.request.urlopen(request, timeout=10))["files"]}
-    assert {"report.html", "ablation.csv", "trials.csv", "top1_by_axis.png", "top1_vs_gflops.png",
+    assert {"report.html", "ablation.csv", "trials.csv", "timeline.csv", "top1_by_axis.png", "top1_vs_gflops.png",
             "training_curves.png"} <= files
 
 
