@@ -17,22 +17,18 @@ METRICS = (
     (PRETRAIN_LOSS, "pretrain loss", None),
 )
 
-# Student t quantiles t(0.975, df) for df = 1..30; beyond, the normal 1.96.
-_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
-         2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
-         2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
-
 
 def ci95(values: pd.Series) -> tuple[float, float, int]:
-    """(mean, half-width of the 95 % t interval, n); half-width is NaN for a single seed."""
+    """(mean, half-width of the 95 % Student t interval over the values (seeds), n); the
+    half-width is NaN for a single seed. Unpaired: the paired comparisons are dashboards/paired.py."""
     v = values.dropna()
     n = len(v)
     if n == 0:
         return math.nan, math.nan, 0
     if n == 1:
         return float(v.iloc[0]), math.nan, 1
-    t = _T975[n - 2] if n - 1 <= len(_T975) else 1.96
-    return float(v.mean()), t * float(v.std(ddof=1)) / math.sqrt(n), n
+    from scipy import stats
+    return float(v.mean()), float(stats.t.ppf(0.975, n - 1)) * float(v.std(ddof=1)) / math.sqrt(n), n
 
 
 def ablation_table(trials: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
