@@ -38,7 +38,7 @@ def ablation_table(trials: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
     metrics = [(c, label, better) for c, label, better in METRICS if c in done]
     if done.empty or not metrics:
         return pd.DataFrame()
-    groups = done.groupby(axes, dropna=False, sort=True) if axes else [((), done)]
+    groups = done.groupby(axes, dropna=False, sort=False) if axes else [((), done)]
     rows = []
     for keys, group in groups:
         keys = keys if isinstance(keys, tuple) else (keys,)
@@ -49,11 +49,18 @@ def ablation_table(trials: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
         row["seeds"] = int(group["seed"].nunique())
         rows.append(row)
     table = pd.DataFrame(rows)
+    if axes:   # numbers in order, then words (the control's "scratch")
+        table = table.sort_values(axes, key=lambda col: col.map(axis_order)).reset_index(drop=True)
     headline = next((label for c, label, better in metrics if better), None)
     table["best"] = False
     if headline and table[f"{headline} mean"].notna().any():
         table.loc[table[f"{headline} mean"].idxmax(), "best"] = True
     return table
+
+
+def axis_order(value) -> tuple:
+    """Sort key of an axis value: numbers by value, then any other value by its text."""
+    return (0, float(value), "") if isinstance(value, (int, float)) and not isinstance(value, bool) else (1, 0.0, str(value))
 
 
 def format_cell(mean: float, half: float, digits: int) -> str:

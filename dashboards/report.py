@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from dashboards import ablation, papers, plots, timeline
+from dashboards import ablation, arms, papers, plots, timeline
 from dashboards.study_runs import StudyRuns, load
 from trainables import tracking
 
@@ -35,9 +35,11 @@ def build(uri: str, experiment: str, out_dir: Path, study_id: str | None = None,
     table.to_csv(out_dir / "ablation.csv", index=False)
     timing = timeline.timeline_table(runs.trials)
     timing.to_csv(out_dir / "timeline.csv", index=False)
+    paired = arms.comparisons(uri, runs.trials, runs.axes, runs.reference) if not runs.trials.empty else pd.DataFrame()
+    paired.to_csv(out_dir / "paired.csv", index=False)
     gallery = _mask_gallery(uri, runs)
     page = out_dir / "report.html"
-    page.write_text(_html(experiment, runs, table, figures, gallery, timing))
+    page.write_text(_html(experiment, runs, table, figures, gallery, timing, paired))
     if log_to_parent:
         client = tracking.client(uri)
         for path in sorted(out_dir.iterdir()):
@@ -72,7 +74,8 @@ def _img(png: bytes, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
 
 
-def _html(name: str, runs: StudyRuns, table: pd.DataFrame, figures: dict, gallery, timing: pd.DataFrame) -> str:
+def _html(name: str, runs: StudyRuns, table: pd.DataFrame, figures: dict, gallery, timing: pd.DataFrame,
+          paired: pd.DataFrame) -> str:
     trials = runs.trials
     counts = trials["status"].value_counts().to_dict() if not trials.empty else {}
     finished = counts.get("FINISHED", 0)
@@ -87,6 +90,7 @@ def _html(name: str, runs: StudyRuns, table: pd.DataFrame, figures: dict, galler
         parts += ["<h2>Ablation table</h2>",
                   "<p>Mean ± 95 % confidence interval (Student t) over seeds; ★ marks the best test top-1.</p>",
                   _table_html(table, runs.axes)]
+        parts += _paired_html(paired, runs.axes)
     for file, title in (("top1_by_axis.png", "Top-1 by axis"), ("top1_vs_gflops.png", "Accuracy vs compute"),
                         ("training_curves.png", "Training curves")):
         if figures.get(file):
@@ -122,6 +126,22 @@ def _html(name: str, runs: StudyRuns, table: pd.DataFrame, figures: dict, galler
              ".source{color:#666;font-size:90%}")
     return (f"<!doctype html><html><head><meta charset=utf-8><title>maskray report: {html.escape(name)}"
             f"</title><style>{style}</style></head><body>{''.join(parts)}</body></html>\n")
+
+
+def _paired_html(paired: pd.DataFrame, axes: list[str]) -> list[str]:
+    """Each arm's paired difference from the from-scratch control and from the reference arm."""
+    if paired.empty:
+        return []
+    shown = [c for c in ("Δ vs scratch", "Δ vs reference") if (paired[c] != "–").any()]
+    if not shown:
+        return ["<p>No paired comparison: the study has no control arm or reference arm with per-clip "
+                "predictions on the same seeds.</p>"]
+    readings = [r for c in shown for r in paired[f"{c}: reading"] if r]
+    return ["<h2>Paired comparisons</h2>",
+            "<p>Differences in test top-1 (points) with 95 % paired bootstrap intervals: the same seeds and "
+            "the same test clips on both sides (one seed: over clips, with McNemar's exact test).</p>",
+            paired[[*axes, "seeds", *shown]].to_html(index=False, border=0, classes="paired"),
+            "<ul>" + "".join(f"<li>{html.escape(r)}</li>" for r in readings) + "</ul>"]
 
 
 def _table_html(table: pd.DataFrame, axes: list[str]) -> str:

@@ -2,13 +2,14 @@
 status and final metrics, plus the per-epoch histories for training curves."""
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import pandas as pd
 
 from orchestrator.errors import UserInputError
 from trainables import tracking
-from trainables.tracking import AXIS_TAG_PREFIX, FINETUNE_LOSS, PRETRAIN_LOSS, TRIAL_KEY_TAG, VAL_TOP1
+from trainables.tracking import ARM_TAG, AXIS_TAG_PREFIX, FINETUNE_LOSS, PRETRAIN_LOSS, TRIAL_KEY_TAG, VAL_TOP1
 
 CURVES = (PRETRAIN_LOSS, FINETUNE_LOSS, VAL_TOP1)
 
@@ -21,6 +22,7 @@ class StudyRuns:
     trials: pd.DataFrame          # one row per trial; columns: key, run_id, status, axes…, metrics…
     axes: list[str]               # axis names without the seed, in study order
     histories: dict[str, pd.DataFrame]   # run_id → long frame (metric, step, value)
+    reference: dict | None = None        # the study's reference arm (axis → value), if it names one
 
 
 def load(uri: str, experiment: str, study_id: str | None = None, with_histories: bool = True) -> StudyRuns:
@@ -41,6 +43,7 @@ def load(uri: str, experiment: str, study_id: str | None = None, with_histories:
     rows, axes = [], []
     for run in runs:
         row = {"key": run.data.tags.get(TRIAL_KEY_TAG, run.info.run_name), "run_id": run.info.run_id,
+               "arm": run.data.tags.get(ARM_TAG, "pretrained"),
                "status": run.info.status, "run_name": run.info.run_name,
                "wall_s": ((run.info.end_time or run.info.start_time) - run.info.start_time) / 1000}
         for tag, value in run.data.tags.items():
@@ -62,7 +65,9 @@ def load(uri: str, experiment: str, study_id: str | None = None, with_histories:
             histories[run_id] = pd.DataFrame(
                 [(name, m.step, m.value) for name in CURVES for m in client.get_metric_history(run_id, name)],
                 columns=["metric", "step", "value"])
-    return StudyRuns(exp.experiment_id, sid, parent.info.run_id, trials, sorted(axes), histories)
+    reference = parent.data.tags.get(tracking.REFERENCE_TAG)
+    return StudyRuns(exp.experiment_id, sid, parent.info.run_id, trials, sorted(axes), histories,
+                     json.loads(reference) if reference else None)
 
 
 def _number(text: str):

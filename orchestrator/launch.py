@@ -3,6 +3,7 @@ checked, the parent run opened, the trials' params built, Tune run (or restored)
 closed. One Tune trial per trial config; each one is orchestrator/trial_driver.py."""
 from __future__ import annotations
 
+import json
 import os
 import time
 from dataclasses import dataclass
@@ -181,6 +182,8 @@ def _open_parent_run(spec: StudySpec, trials: list[Trial], study_file: str, exec
     if execution.resumed:
         client.update_run(parent_id, status="RUNNING")
     else:
+        if spec.reference is not None:
+            client.set_tag(parent_id, tracking.REFERENCE_TAG, json.dumps(spec.reference))
         client.set_tag(parent_id, STUDY_HASH_TAG, study_hash(trials))
         client.set_tag(parent_id, STORAGE_TAG, execution.storage_path)
         client.log_artifact(parent_id, study_file, "study")
@@ -207,7 +210,7 @@ def _trial_params(spec: StudySpec, trials: list[Trial], lists: dict, tokenizers:
     for t in trials:
         config = t.config.model_dump(mode="json")
         params.append({
-            "key": t.key, "trial_id": t.trial_id, "axes": t.axes, "config": config,
+            "key": t.key, "trial_id": t.trial_id, "axes": t.axes, "config": config, "control": t.control,
             "pretrain_key": pretrain_cache.pretrain_key(config, spec.resources.workers_per_trial,
                                                         digests[t.config.data.root], code),
             "tokenizer_dir": tokenizers.get(t.key)})

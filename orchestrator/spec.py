@@ -91,6 +91,12 @@ class StudySpec(TrialSections):
     resources: ResourcesConfig = ResourcesConfig()
     tracking: TrackingConfig = TrackingConfig()
     storage: StorageConfig = StorageConfig()
+    control: bool = Field(False, description=(
+        "add a from-scratch arm: every combination of the non-pretraining axes fine-tuned without "
+        "pretraining (pretrain.enabled: false), every seed; the report gives each arm's gain over it"))
+    reference: dict[str, Any] | None = Field(None, description=(
+        "the arm the others are compared with (axis path → value, e.g. the paper's default); the report "
+        "gives each arm's paired difference from it"))
 
     @field_validator("sweep")
     @classmethod
@@ -108,6 +114,22 @@ class StudySpec(TrialSections):
         if self.search.kind == "optuna" and len(self.seeds) > 1:
             raise ValueError(f"search.kind 'optuna' runs each point it picks once: give one seed "
                              f"(seeds = {self.seeds})")
+        if self.search.kind == "optuna" and self.control:
+            raise ValueError("control: true needs a grid or random search (Optuna picks every trial it runs)")
+        return self
+
+    @model_validator(mode="after")
+    def _reference_is_a_point_of_the_sweep(self):
+        if self.reference is not None:
+            unknown = sorted(set(self.reference) - set(self.sweep))
+            if unknown:
+                raise ValueError(f"reference: {unknown} are not axes of the sweep ({', '.join(self.sweep) or 'none'})")
+            missing = sorted(set(self.sweep) - set(self.reference))
+            if missing:
+                raise ValueError(f"reference: give a value for every axis (missing {missing})")
+            off = {k: v for k, v in self.reference.items() if v not in self.sweep[k]}
+            if off:
+                raise ValueError(f"reference: {off} are not values of their axes")
         return self
 
     def base_trial(self) -> dict[str, Any]:

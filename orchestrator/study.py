@@ -16,11 +16,15 @@ from trainables.config import TrialConfig
 from trainables.fingerprint import config_hash
 
 
+CONTROL = "scratch"   # the value a from-scratch trial shows for each pretraining axis
+
+
 @dataclass(frozen=True)
 class Trial:
     index: int
     axes: dict[str, Any]          # swept path → value, plus "seed"
     config: TrialConfig
+    control: bool = False         # the study's from-scratch arm (no pretraining)
 
     @property
     def key(self) -> str:
@@ -140,4 +144,32 @@ def expand_trials(spec: StudySpec, source: str = "study") -> list[Trial]:
             trials.append(Trial(len(trials), axes, config))
     if problems:
         raise UserInputError(source, list(dict.fromkeys(problems)))
+    if spec.control:
+        trials += _control_trials(spec, trials)
     return trials
+
+
+def is_pretraining_axis(path: str) -> bool:
+    return path == "pretrain" or path.startswith("pretrain.")
+
+
+def _control_trials(spec: StudySpec, trials: list[Trial]) -> list[Trial]:
+    """The from-scratch arm: each distinct combination of the non-pretraining axes (and seed)
+    of the study's trials, fine-tuned the same way without pretraining. A point whose
+    fine-tuning needs pretraining (MAR's reconstruction branch) has no control."""
+    out: list[Trial] = []
+    seen = set()
+    for trial in trials:
+        axes = {p: CONTROL if is_pretraining_axis(p) else v for p, v in trial.axes.items()}
+        signature = repr(sorted(axes.items(), key=lambda kv: kv[0]))
+        if signature in seen:
+            continue
+        seen.add(signature)
+        tree = trial.config.model_dump(mode="json")
+        tree["pretrain"] = spec.base_trial()["pretrain"] | {"enabled": False}
+        try:
+            config = TrialConfig.model_validate(tree)
+        except ValidationError:
+            continue
+        out.append(Trial(len(trials) + len(out), axes, config, control=True))
+    return out

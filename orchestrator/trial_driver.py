@@ -53,6 +53,7 @@ def run_trial(param: dict, study: StudyContext) -> None:
         study.tracking_uri, study.experiment_id, study.parent_run_id, study.study_id, trial["trial_id"],
         run_name, tracking.flatten(trial["config"]),
         tags={tracking.TRIAL_KEY_TAG: trial["key"], **{f"{tracking.AXIS_TAG_PREFIX}{k}": str(v) for k, v in axes.items()},
+              tracking.ARM_TAG: "control" if trial.get("control") else "pretrained",
               **({tracking.PRETRAIN_KEY_TAG: key} if key else {})})
     run_id = run.info.run_id
     if tracking.completed(run):

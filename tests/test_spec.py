@@ -236,3 +236,36 @@ def test_a_section_axis_merges_partial_sections(tmp_path):
     study.write_text(study.read_text().replace("- {}", "- {mae_loss_weight: 0.1}"))
     with pytest.raises(UserInputError, match="needs masked fine-tuning"):
         expand_trials(load_study(study))
+
+
+def test_control_adds_one_from_scratch_trial_per_fine_tuning_setting_and_seed(tmp_path):
+    spec = load_study(write(tmp_path, GOOD + """
+    control: true
+    """))
+    trials = expand_trials(spec)
+    controls = [t for t in trials if t.control]
+    assert len(trials) == 12 + 3 and len(controls) == 3               # the pretraining axes collapse
+    assert all(not t.config.pretrain.enabled for t in controls)
+    assert sorted(t.config.seed for t in controls) == [0, 1, 2]
+    assert all(t.axes["pretrain.masking.ratio"] == "scratch" for t in controls)
+    assert [t.key for t in trials[-3:]] == ["t012", "t013", "t014"]
+    # a fine-tuning axis keeps one control per value
+    spec = load_study(write(tmp_path, GOOD.replace("pretrain.masking.strategy: [random, tube]",
+                                                   "finetune.base_lr: [1.0e-3, 2.0e-3]") + "    control: true\n"))
+    assert sum(t.control for t in expand_trials(spec)) == 2 * 3
+
+
+@pytest.mark.parametrize("extra,expected", [
+    ("reference: {pretrain.masking.ratio: 0.75}", "missing ['pretrain.masking.strategy']"),
+    ("reference: {pretrain.masking.ratio: 0.5, pretrain.masking.strategy: tube}", "are not values of their axes"),
+    ("reference: {finetune.epochs: 2, pretrain.masking.ratio: 0.75, pretrain.masking.strategy: tube}",
+     "['finetune.epochs'] are not axes of the sweep"),
+    ("control: true\n    search: {kind: optuna, num_samples: 2}\n    seeds: [0]", "needs a grid or random search"),
+])
+def test_reference_and_control_are_checked(tmp_path, extra, expected):
+    text = GOOD + f"    {extra}\n"
+    if "seeds: [0]" in extra:
+        text = text.replace("    seeds: [0, 1, 2]\n", "")
+    with pytest.raises(UserInputError) as e:
+        load_study(write(tmp_path, text))
+    assert expected in str(e.value)

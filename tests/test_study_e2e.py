@@ -174,3 +174,60 @@ def test_one_worker_trials_run_in_their_driver_with_the_results_of_a_worker_grou
         started = {key: "timing/worker_group_start_s" in r.data.metrics for key, r in runs.items()}
         assert all(started.values()) == (name == "group") and any(started.values()) == (name == "group")
     assert results["driver"] == results["group"]
+
+
+def test_control_arm_and_paired_comparisons_in_the_report(synth_root, tmp_path):
+    """`control: true` adds a from-scratch arm (one per fine-tuning setting and seed); every
+    trial logs its per-clip test predictions; the report pairs each arm with the control and
+    with the reference arm on the same seeds and clips, and says whether each is separated."""
+    import csv
+
+    from mlflow.tracking import MlflowClient
+
+    from tests.conftest import ONE_WORKER
+    study = tmp_path / "arms.yaml"
+    study.write_text(textwrap.dedent(f"""
+        name: arms
+        data: {{source: lists, root: {synth_root}, num_classes: 8, num_frames: 8, sampling_rate: 2,
+                input_size: 32, loader_workers: 0}}
+        model: {{preset: nano, patch_size: 8}}
+        pretrain: {{epochs: 1, batch_size: 4, masking: {{strategy: tube, ratio: 0.75}}}}
+        finetune: {{epochs: 2, batch_size: 4, base_lr: 2.0e-2}}
+        sweep:
+          pretrain.masking.strategy: [tube, random]
+        seeds: [0, 1]
+        control: true
+        reference: {{pretrain.masking.strategy: tube}}
+        resources: {ONE_WORKER}
+    """))
+    validate = maskray("validate", str(study))
+    assert validate.returncode == 0 and "6 trials" in validate.stdout and "scratch" in validate.stdout
+    out = maskray("run", str(study), "--num-cpus", "2", cwd=tmp_path, timeout=600)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    exp = client.get_experiment_by_name("arms")
+    runs = client.search_runs([exp.experiment_id], "tags.`maskray.role` = 'trial'")
+    controls = [r for r in runs if r.data.tags["maskray.arm"] == "control"]
+    assert len(runs) == 6 and len(controls) == 2
+    assert all(r.data.params["pretrain.enabled"] == "False" and "pretrain/loss" not in r.data.metrics
+               for r in controls)
+    test_clips = len((synth_root / "test.csv").read_text().split("\n")) - 1
+    for run in runs:
+        local = client.download_artifacts(run.info.run_id, "predictions/test.csv", str(tmp_path / run.info.run_id))
+        rows = list(csv.DictReader(open(local)))
+        assert len(rows) == test_clips
+        top1 = 100 * sum(int(r["correct"]) for r in rows) / len(rows)
+        assert abs(top1 - run.data.metrics["finetune/test_top1"]) < 1e-6     # the artifact is the metric
+
+    report = maskray("report", "arms", "--out", str(tmp_path / "report"), cwd=tmp_path)
+    assert report.returncode == 0, report.stderr
+    text = (tmp_path / "report" / "report.html").read_text()
+    assert "Paired comparisons" in text and "paired bootstrap" in text
+    paired = list(csv.DictReader(open(tmp_path / "report" / "paired.csv")))
+    by_strategy = {r["pretrain.masking.strategy"]: r for r in paired}
+    assert set(by_strategy) == {"tube", "random"}
+    for row in paired:
+        assert row["seeds"] == "2" and row["Δ vs scratch"] != "–"
+        assert "over 2 seeds" in row["Δ vs scratch: reading"]
+        assert ("not separated" in row["Δ vs scratch: reading"]) == (row["Δ vs scratch: separated"] == "False")
+    assert by_strategy["random"]["Δ vs reference"] != "–" and by_strategy["tube"]["Δ vs reference"] == "–"

@@ -29,6 +29,8 @@ STORAGE_TAG = "maskray.storage"                # the execution's Ray storage pat
 TRIAL_TAG = "maskray.trial_id"                 # content hash of the resolved trial config
 TRIAL_KEY_TAG = "maskray.trial_key"            # t000, t001, ... in the study's order
 AXIS_TAG_PREFIX = "maskray.axis."              # maskray.axis.<swept path> = value (and seed)
+ARM_TAG = "maskray.arm"                        # "control" on the study's from-scratch trials, else "pretrained"
+REFERENCE_TAG = "maskray.reference"            # the study's reference arm, JSON axis → value (parent)
 WORKER_NODES_TAG = "maskray.worker_nodes"      # each rank's Ray node id
 STOPPED_BY_TAG = "maskray.stopped_by"          # "asha" on trials ASHA stopped
 PRETRAIN_KEY_TAG = "maskray.pretrain_key"      # the pretraining cache key of the trial
@@ -45,6 +47,8 @@ FINETUNE_LOSS = "finetune/loss"
 KNN_TOP1 = "pretrain/knn_top1"
 WORKER_GROUP_START = "timing/worker_group_start_s"
 TRIAL_ERROR = "trial_error"         # in a reported result: the TrialFailure that ends the trial
+
+TEST_PREDICTIONS = "predictions/test.csv"     # artifact: clip, label, prediction, correct, top5
 
 # Metrics a scheduler or a search may optimise → their direction.
 SCHEDULER_METRICS = {VAL_TOP1: "max", VAL_TOP5: "max", FINETUNE_LOSS: "min", "finetune/val_loss": "min",

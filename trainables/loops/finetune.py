@@ -2,6 +2,8 @@
 the test split once at the end."""
 from __future__ import annotations
 
+import csv
+import io
 import os
 import tempfile
 import time
@@ -33,12 +35,15 @@ def layer_decay_groups(model, weight_decay: float, layer_decay: float) -> list[d
     return list(groups.values())
 
 
-def evaluate(model, loader, w: Worker, split: str, max_unreadable: float) -> dict:
+def evaluate(model, loader, w: Worker, split: str, max_unreadable: float, keep_predictions: bool = False) -> dict:
     """Top-1/top-5 over every clip of the split exactly once; unreadable clips are named,
-    never replaced, and fail the trial above `max_unreadable`."""
+    never replaced, and fail the trial above `max_unreadable`. With `keep_predictions`, rank 0
+    logs every clip's label, prediction and top-5 as `predictions/<split>.csv` (for the
+    report's paired comparisons of arms on the same clips)."""
     model.eval()
     correct1 = correct5 = seen = loss_sum = 0.0
     unreadable: list[str] = []
+    predictions: list[tuple] = []
     with torch.no_grad():
         for batch in loader:
             unreadable += [path for path, _ in batch["unreadable"]]
@@ -53,11 +58,22 @@ def evaluate(model, loader, w: Worker, split: str, max_unreadable: float) -> dic
             correct1 += (top[:, 0] == labels).sum().item()
             correct5 += (top == labels[:, None]).any(dim=1).sum().item()
             seen += labels.numel()
+            if keep_predictions:
+                predictions += [(int(i), int(y), t) for i, y, t in
+                                zip(batch["index"].tolist(), labels.tolist(), top.tolist())]
     c1, c5, n, ls = all_sum([correct1, correct5, seen, loss_sum], w)
     bad = sorted(all_gather_lists(unreadable, w))
     check_unreadable(bad, len(loader.dataset), max_unreadable, split)
     if bad and w.is_main:
         w.log.text("\n".join(bad) + "\n", f"data/unreadable_{split}.txt")
+    if keep_predictions:
+        rows = sorted(all_gather_lists(predictions, w))
+        if w.is_main:
+            items, out = loader.dataset.items, io.StringIO()
+            table = csv.writer(out, lineterminator="\n")
+            table.writerow(["clip", "label", "prediction", "correct", "top5"])
+            table.writerows([items[i][0], y, t[0], int(t[0] == y), " ".join(map(str, t))] for i, y, t in rows)
+            w.log.text(out.getvalue(), f"predictions/{split}.csv")   # TEST_PREDICTIONS for the test split
     return {f"finetune/{split}_top1": 100 * c1 / max(n, 1), f"finetune/{split}_top5": 100 * c5 / max(n, 1),
             f"finetune/{split}_loss": ls / max(n, 1), f"data/unreadable_{split}": len(bad)}
 
@@ -131,7 +147,8 @@ def finetune(cfg, splits: dict, w: Worker, state: dict | None, pretrained: dict 
         last = epoch == f.epochs - 1
         if last:
             w.timeline.mark("finetune_end")
-            metrics |= evaluate(model, eval_loaders["test"], w, "test", d.max_unreadable_fraction)
+            metrics |= evaluate(model, eval_loaders["test"], w, "test", d.max_unreadable_fraction,
+                                keep_predictions=True)
             w.timeline.mark("test_done")
         report({"stage": Stage.FINETUNE.value, "epoch": epoch + 1, **metrics},
                {"stage": Stage.FINETUNE.value, "epoch": epoch, "model": unwrap(model).state_dict(),
