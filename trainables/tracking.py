@@ -44,7 +44,8 @@ TEST_TOP1 = "finetune/test_top1"    # the test split, once at the end: a trial t
 TEST_TOP5 = "finetune/test_top5"
 PRETRAIN_LOSS = "pretrain/loss"
 FINETUNE_LOSS = "finetune/loss"
-KNN_TOP1 = "pretrain/knn_top1"
+KNN_TOP1 = "pretrain/knn_top1"    # also at step 0: the encoder at its random initialisation
+PRETRAIN_LOSS_FLOOR = "pretrain/loss_floor"   # the loss of predicting zero (uniform codes) on the same tokens
 WORKER_GROUP_START = "timing/worker_group_start_s"
 TRIAL_ERROR = "trial_error"         # in a reported result: the TrialFailure that ends the trial
 
