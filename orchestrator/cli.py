@@ -35,7 +35,9 @@ def cmd_validate(args) -> int:
     search = {"grid": "grid", "random": f"random {spec.search.num_samples} of the grid",
               "optuna": f"optuna: {spec.search.num_samples} trials picked from these points by TPE on "
                         f"{spec.search.metric}"}[spec.search.kind]
-    print(f"study {spec.name}: {len(trials)} trials, {search} over {', '.join(spec.sweep) or '(no axes)'}"
+    controls = sum(t.control for t in trials)
+    control = f" (+ {controls} from-scratch control)" if controls else ""
+    print(f"study {spec.name}: {len(trials)} trials{control}, {search} over {', '.join(spec.sweep) or '(no axes)'}"
           f" × seeds {spec.seeds}; scheduler {spec.scheduler.kind}")
     print(_trial_table(trials))
     presets = study_presets(args.study)
@@ -74,9 +76,30 @@ def cmd_run(args) -> int:
     print(_format_table(["trial", *axes, "val top-1", "test top-1", "wall", "status"], rows))
     for key, text in errors:
         print(f"\n{key} failed:\n{text}")
+    if spec.control or spec.reference:
+        print(_paired_summary(args.tracking_uri or spec.tracking.uri, spec.tracking.experiment or spec.name, study_id))
     print(f"\nMLflow: study run {parent_id} ({study_id}); browse with `maskray ui"
           f"{' --tracking-uri ' + args.tracking_uri if args.tracking_uri else ''}`")
     return 0 if all(row[-1] in ("ok", "stopped") for row in rows) else 1
+
+
+def _paired_summary(uri: str, experiment: str, study_id: str) -> str:
+    """Each arm against the from-scratch control and the reference arm, paired on the same
+    seeds and test clips (as in `maskray report`)."""
+    import os
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    from dashboards.arms import comparisons
+    from dashboards.study_runs import load
+    from trainables.tracking import absolute_uri
+    runs = load(absolute_uri(uri), experiment, study_id, with_histories=False)
+    paired = comparisons(absolute_uri(uri), runs.trials, runs.axes, runs.reference)
+    if paired.empty:
+        return "\nno paired comparison: no finished trial has per-clip predictions"
+    columns = [c for c in ("Δ vs scratch", "Δ vs reference") if c in paired]
+    rows = [[str(r[a]) for a in runs.axes] + [str(r["seeds"])] + [r[c] for c in columns] for _, r in paired.iterrows()]
+    readings = [r for c in columns for r in paired[f"{c}: reading"] if r]
+    return ("\nTest top-1 differences in points, paired on the same seeds and test clips (95 % bootstrap interval):\n"
+            + _format_table([*runs.axes, "seeds", *columns], rows) + "\n" + "\n".join(f"- {r}" for r in readings))
 
 
 def _error_summary(error: BaseException, max_lines: int = 25) -> str:

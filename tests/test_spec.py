@@ -127,7 +127,8 @@ def test_cli_validate_prints_quickstart_trials():
     out = maskray("validate", str(REPO / "studies/quickstart.yaml"))
     assert out.returncode == 0, out.stderr
     lines = [line for line in out.stdout.splitlines() if line.startswith("t0")]
-    assert len(lines) == 4
+    assert len(lines) == 15                       # 2 ratios × 2 strategies × 3 seeds + 3 from scratch
+    assert "(+ 3 from-scratch control)" in out.stdout and sum("scratch" in line for line in lines) == 3
     assert "pretrain.masking.ratio" in out.stdout and "pretrain.masking.strategy" in out.stdout
 
 
@@ -154,7 +155,7 @@ def test_paper_preset_merges_over_the_laptop_study():
     from tests.conftest import REPO
     spec = load_study(REPO / "studies" / "quickstart.yaml", preset="paper")
     trials = expand_trials(spec)
-    assert spec.name == "quickstart-paper" and len(trials) == 4
+    assert spec.name == "quickstart-paper" and len(trials) == 15
     cfg = trials[0].config
     assert cfg.model.preset == "base" and cfg.token_grid == (8, 14, 14)
     assert cfg.pretrain.epochs == 800 and cfg.pretrain.masking.strategy in ("random", "tube")
