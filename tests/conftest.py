@@ -24,16 +24,19 @@ ONE_AT_A_TIME = "{workers_per_trial: 2, cpus_per_worker: 0.99, max_concurrent_tr
 ONE_WORKER = "{workers_per_trial: 1, cpus_per_worker: 0.99, max_concurrent_trials: 1}"
 
 
+def small_clips(root: Path) -> str:
+    """The `data` and `model` lines of a study on the synthetic lists under `root`: 8-frame
+    32² clips, a nano ViT with 8-px patches (flow-style YAML, as it appears in a dedented study)."""
+    return (f"data: {{source: lists, root: {root}, num_classes: 8, num_frames: 8, sampling_rate: 2, "
+            f"input_size: 32, loader_workers: 0}}\nmodel: {{preset: nano, patch_size: 8}}")
+
+
 def two_trial_study(name: str, root: Path, extra: str = "", epochs: int = 3,
                     resources: str = ONE_AT_A_TIME) -> str:
     """A study of two short fine-tuning-only trials (they differ in learning rate) on the lists
     under `root`; `extra` adds top-level YAML lines (a scheduler, say), `resources` is the
     study's resources mapping as flow-style YAML."""
-    return textwrap.dedent(f"""\
-        name: {name}
-        data: {{source: lists, root: {root}, num_classes: 8, num_frames: 8, sampling_rate: 2, input_size: 32,
-                loader_workers: 0}}
-        model: {{preset: nano, patch_size: 8}}
+    return f"name: {name}\n{small_clips(root)}\n" + textwrap.dedent(f"""\
         pretrain: {{enabled: false}}
         finetune: {{epochs: {epochs}, batch_size: 4, base_lr: 2.0e-2}}
         sweep:

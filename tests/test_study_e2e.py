@@ -184,13 +184,9 @@ def test_control_arm_and_paired_comparisons_in_the_report(synth_root, tmp_path):
 
     from mlflow.tracking import MlflowClient
 
-    from tests.conftest import ONE_WORKER
+    from tests.conftest import ONE_WORKER, small_clips
     study = tmp_path / "arms.yaml"
-    study.write_text(textwrap.dedent(f"""
-        name: arms
-        data: {{source: lists, root: {synth_root}, num_classes: 8, num_frames: 8, sampling_rate: 2,
-                input_size: 32, loader_workers: 0}}
-        model: {{preset: nano, patch_size: 8}}
+    study.write_text(f"name: arms\n{small_clips(synth_root)}\n" + textwrap.dedent(f"""
         pretrain: {{epochs: 1, batch_size: 4, masking: {{strategy: tube, ratio: 0.75}}}}
         finetune: {{epochs: 2, batch_size: 4, base_lr: 2.0e-2}}
         sweep:

@@ -94,13 +94,9 @@ def test_codebook_smaller_than_two_is_an_error(tmp_path):
 def test_tokenizer_command_trains_once_then_finds_it(synth_root, tmp_path):
     """`maskray data tokenizer STUDY`: trains the tokenizer of the study's vq_codes trials,
     says how well it reconstructs, and finds it in its cache the second time."""
-    from tests.conftest import maskray
+    from tests.conftest import maskray, small_clips
     study = tmp_path / "tok.yaml"
-    study.write_text(textwrap.dedent(f"""
-        name: tok
-        data: {{source: lists, root: {synth_root}, num_classes: 8, num_frames: 8, sampling_rate: 2,
-                input_size: 32, loader_workers: 0}}
-        model: {{preset: nano, patch_size: 8}}
+    study.write_text(f"name: tok\n{small_clips(synth_root)}\n" + textwrap.dedent(f"""
         pretrain: {{targets: {{vq_codes: 1.0}}, tokenizer: {{codebook_size: 16, epochs: 1, seed: 7}}}}
         sweep: {{pretrain.masking.ratio: [0.75, 0.5]}}
     """))
