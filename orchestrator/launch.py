@@ -134,6 +134,9 @@ def run_study(spec: StudySpec, trials: list[Trial], study_file: str, options: La
     to its MLflow run, and each Train run resumes from its latest checkpoint.
     → (study id, parent run id, Tune's result grid)."""
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # Tune's own tables off: ProgressPrinter reports
+    # Tune snapshots its state each time a trial checkpoints num_to_keep times (a few ms here) and
+    # warns when that is often; one-worker trials checkpoint every epoch, seconds apart
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     lists = prepare_data(trials)
     tokenizers = build_tokenizers(trials, lists)
     execution = _plan_execution(spec, options)

@@ -46,6 +46,16 @@ def two_trial_study(name: str, root: Path, extra: str = "", epochs: int = 3,
         """) + extra
 
 
+def values_logged_twice(client, run) -> list[tuple[str, int]]:
+    """(metric, step) pairs of an MLflow run that have more than one value: each metric of a
+    trial is logged once per step, also across stages and restarts."""
+    twice = []
+    for key in run.data.metrics:
+        steps = [m.step for m in client.get_metric_history(run.info.run_id, key)]
+        twice += [(key, step) for step in sorted(set(steps)) if steps.count(step) > 1]
+    return twice
+
+
 def maskray(*args: str, cwd: Path | None = None, timeout: int = 600):
     """Runs the installed `maskray` command as a user would. On a time-out its whole process
     group goes (the local Ray it started too), so a hung study does not slow the tests after it."""

@@ -43,3 +43,16 @@ def test_an_epoch_is_logged_once_across_restarts(tmp_path):
     assert steps(client, run_id, "finetune/top1") == [(1, 10.0), (2, 20.0), (3, 30.0), (4, 40.0)]
     assert [s for s, _ in steps(client, run_id, "finetune/epoch")] == [1, 2, 3, 4]
     assert steps(client, run_id, "pretrain/loss") == [(1, 0.5)]
+
+
+def test_set_up_metrics_are_logged_once_when_a_worker_group_restarts_before_its_first_checkpoint(tmp_path):
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    client = MlflowClient(uri)
+    run_id = client.create_run(client.create_experiment("e", artifact_location=str(tmp_path / "a"))).info.run_id
+    RunLogger(uri, run_id).metrics({"model/encoder_gflops_full": 1.0, "pretrain/knn_top1": 12.5}, step=0)
+    restarted = RunLogger(uri, run_id)       # the set-up runs again, the run keeps its first values
+    restarted.metrics({"model/encoder_gflops_full": 1.0, "pretrain/knn_top1": 14.6, "timing/new_s": 2.0}, step=0)
+    restarted.epoch("pretrain", 1, {"pretrain/knn_top1": 30.0})
+    assert steps(client, run_id, "pretrain/knn_top1") == [(0, 12.5), (1, 30.0)]
+    assert steps(client, run_id, "model/encoder_gflops_full") == [(0, 1.0)]
+    assert steps(client, run_id, "timing/new_s") == [(0, 2.0)]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ONE_AT_A_TIME, ONE_WORKER, maskray, two_trial_study
+from tests.conftest import ONE_AT_A_TIME, ONE_WORKER, maskray, two_trial_study, values_logged_twice
 
 
 def history(client, run_id: str, key: str) -> list[int]:
@@ -85,6 +85,7 @@ def test_killed_driver_then_resume_finishes_without_duplicates(synth_root, tmp_p
     assert after["t000"].info.end_time == t000_end              # the finished trial was not rerun
     for run in after.values():
         assert history(client, run.info.run_id, "finetune/top1") == list(range(1, epochs + 1))   # each epoch once
+        assert values_logged_twice(client, run) == []                        # every metric once a step
     parents = client.search_runs([client.get_experiment_by_name("resume").experiment_id],
                                  "tags.`maskray.role` = 'study'")
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import maskray
+from tests.conftest import maskray, values_logged_twice
 
 pytestmark = pytest.mark.slow
 
@@ -87,7 +87,8 @@ def test_two_trial_study_end_to_end(synth_root, tmp_path):
         m = child.data.metrics
         assert {"pretrain/loss", "finetune/loss", "finetune/top1", "finetune/top5", "finetune/test_top1",
                 "pretrain/epoch_time_s", "model/encoder_gflops_pretrain"} <= set(m)
-        assert m["data/skipped_videos"] == 1        # the broken clip was skipped, not swapped
+        assert m["data/pretrain_skipped_videos"] == m["data/finetune_skipped_videos"] == 1   # skipped, not swapped
+        assert values_logged_twice(client, child) == []
         assert m["model/encoder_gflops_pretrain"] < m["model/encoder_gflops_full"]
         # masked fine-tuning (MAR) and keyframe dropout (EVAD) both cut the encoder's compute
         assert m["model/encoder_gflops_finetune"] < 0.8 * m["model/encoder_gflops_full"]

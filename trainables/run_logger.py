@@ -12,13 +12,24 @@ class RunLogger:
         self.run_id = run_id
         self._client = None
         self._epochs_logged: dict[str, set[int]] = {}
+        self._at_start: set[str] | None = None   # step-0 metrics the run already has
         if run_id:
             from mlflow.tracking import MlflowClient
             self._client = MlflowClient(tracking_uri)
 
     def metrics(self, values: dict[str, float], step: int) -> None:
+        """Logs `values` at `step`. A step-0 value (set-up: FLOPs, timings, the k-NN at init) the
+        run already has is not logged again: a worker group restarted before its first
+        checkpoint runs its set-up again."""
         if not self._client or not values:
             return
+        if step == 0:
+            if self._at_start is None:
+                self._at_start = set(self._client.get_run(self.run_id).data.metrics)
+            values = {k: v for k, v in values.items() if k not in self._at_start}
+            self._at_start |= set(values)
+            if not values:
+                return
         from mlflow.entities import Metric
         now = int(time.time() * 1000)
         batch = [Metric(k, float(v), now, step) for k, v in values.items()]

@@ -75,7 +75,7 @@ def run_epoch(model, loader, schedule: Schedule, epoch: int, loss_fn: Callable, 
         w.log.text("\n".join(bad) + "\n", "data/unreadable_train.txt")
     metrics = {f"{stage}/loss": loss_total / max(clip_total, 1), f"{stage}/lr": lr, f"{stage}/clips": clip_total,
                f"{stage}/epoch_time_s": elapsed, f"{stage}/clips_per_s": clip_total / elapsed,
-               "data/skipped_videos": len(bad)}
+               f"data/{stage}_skipped_videos": len(bad)}
     strategy = getattr(loader.dataset, "strategy", None)
     if strategy is not None and strategy.needs_motion:
         # clips with a time step that had no codec motion vectors (frame difference used)

@@ -102,9 +102,10 @@ def finetune(cfg, splits: dict, w: Worker, state: dict | None, pretrained: dict 
                 if module is not None:
                     module.load_state_dict({k[len(name) + 1:]: v for k, v in pretrained.items()
                                             if k.startswith(name + ".")})
-        if w.is_main:
+        if w.is_main:   # the full encoder's FLOPs are pretraining's to log, where there is one
             w.log.metrics({"model/encoder_gflops_finetune": encoder_gflops(cfg, f.masking),
-                           "model/encoder_gflops_full": encoder_gflops(cfg)}, step=0)
+                           **({} if cfg.pretrain.enabled else {"model/encoder_gflops_full": encoder_gflops(cfg)})},
+                          step=0)
             if f.masking is not None:
                 log_mask_picture(eval_loaders["val"].dataset, cfg, w.log, Stage.FINETUNE, model)
     model = prepare(model, cfg.model.compile, w)
