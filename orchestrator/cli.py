@@ -30,8 +30,12 @@ def _format_table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def cmd_validate(args) -> int:
+    from orchestrator import preflight
     from orchestrator.study import study_presets
     spec, trials = _load(args.study, args.preset)
+    preflight.check_tracking_uri(spec.tracking.uri, probe=args.online)
+    if args.online:
+        preflight.check_storage(spec.storage.path)
     search = {"grid": "grid", "random": f"random {spec.search.num_samples} of the grid",
               "optuna": f"optuna: {spec.search.num_samples} trials picked from these points by TPE on "
                         f"{spec.search.metric}"}[spec.search.kind]
@@ -49,10 +53,13 @@ def cmd_validate(args) -> int:
 def cmd_run(args) -> int:
     from orchestrator.launch import LaunchOptions, find_execution, run_study
     from trainables.tracking import TEST_TOP1, VAL_TOP1
+    from orchestrator import preflight
     spec, trials = _load(args.study, args.preset)
+    preflight.check_tracking_uri(args.tracking_uri or spec.tracking.uri)
     resume_id = storage = None
     if args.command == "resume":
         resume_id, storage = find_execution(spec, trials, args.tracking_uri, args.study_id)
+    preflight.check_storage(args.storage or storage or spec.storage.path)
     options = LaunchOptions(args.address, args.tracking_uri, args.storage or storage, args.num_cpus, args.verbose,
                             reuse_pretraining=not args.no_pretrain_cache, resume_id=resume_id,
                             retry_failed=getattr(args, "retry_failed", False))
@@ -263,6 +270,8 @@ def build_parser() -> argparse.ArgumentParser:
     v = sub.add_parser("validate", help="expand and check a study; print its trials")
     v.add_argument("study")
     v.add_argument("--preset", help="a preset of the study file (e.g. paper)")
+    v.add_argument("--online", action="store_true",
+                   help="also check that the tracking server answers and the storage path can be written")
     v.set_defaults(func=cmd_validate)
 
     r = sub.add_parser("run", help="run a study: Tune trials of Ray Train pretraining and fine-tuning")

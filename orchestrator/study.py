@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from orchestrator.errors import UserInputError
+from orchestrator.preflight import read_yaml
 from orchestrator.search import search_points
 from orchestrator.spec import StudySpec
 from trainables.config import TrialConfig
@@ -78,7 +78,7 @@ def apply_preset(raw: dict, preset: str | None, source: str) -> dict:
 
 
 def study_presets(path: str | Path) -> list[str]:
-    raw = yaml.safe_load(Path(path).read_text()) or {}
+    raw = read_yaml(Path(path)) or {}
     return sorted((raw.get("presets") or {}) if isinstance(raw, dict) else {})
 
 
@@ -86,10 +86,7 @@ def load_study(path: str | Path, preset: str | None = None) -> StudySpec:
     path = Path(path)
     if not path.is_file():
         raise UserInputError(str(path), ["study file does not exist"])
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise UserInputError(str(path), [f"not valid YAML: {e}"]) from None
+    raw = read_yaml(path)
     if not isinstance(raw, dict):
         raise UserInputError(str(path), ["a study file must be a YAML mapping"])
     raw = apply_preset(raw, preset, str(path))
