@@ -96,9 +96,9 @@ def test_tokenizer_command_trains_once_then_finds_it(synth_root, tmp_path):
     says how well it reconstructs, and finds it in its cache the second time."""
     from tests.conftest import maskray, small_clips
     study = tmp_path / "tok.yaml"
-    study.write_text(f"name: tok\n{small_clips(synth_root)}\n" + textwrap.dedent(f"""
-        pretrain: {{targets: {{vq_codes: 1.0}}, tokenizer: {{codebook_size: 16, epochs: 1, seed: 7}}}}
-        sweep: {{pretrain.masking.ratio: [0.75, 0.5]}}
+    study.write_text(f"name: tok\n{small_clips(synth_root)}\n" + textwrap.dedent("""
+        pretrain: {targets: {vq_codes: 1.0}, tokenizer: {codebook_size: 16, epochs: 1, seed: 7}}
+        sweep: {pretrain.masking.ratio: [0.75, 0.5]}
     """))
     first = maskray("data", "tokenizer", str(study))
     assert first.returncode == 0, first.stderr
