@@ -83,7 +83,8 @@ def check_storage(path: str) -> None:
     Object-store URIs (s3://, gs://) are left to Ray, which reads their credentials."""
     if "://" in path:
         return
-    folder = Path(path).expanduser()
+    folder = Path(path).expanduser().absolute()
+    made = [p for p in (folder, *folder.parents) if not p.exists()]   # what the check creates, it removes
     try:
         folder.mkdir(parents=True, exist_ok=True)
         fd, marker = tempfile.mkstemp(dir=folder, prefix=".maskray-write-check-")
@@ -92,3 +93,9 @@ def check_storage(path: str) -> None:
     except OSError as e:
         raise UserInputError(f"storage {path}", [
             f"cannot write there ({e.strerror or e}): fix storage.path or --storage"]) from None
+    finally:
+        for created in made:           # deepest first
+            try:
+                created.rmdir()
+            except OSError:
+                pass

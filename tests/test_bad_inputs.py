@@ -77,3 +77,12 @@ def test_a_storage_path_that_cannot_be_written_is_refused(synth_root, tmp_path):
     blocker.write_text("not a folder")
     refused(tmp_path, "run", str(study(tmp_path, synth_root)), "--storage", str(blocker / "results"),
             culprit=f"storage {blocker / 'results'}")
+
+
+def test_the_storage_check_leaves_no_folder_behind(tmp_path):
+    from orchestrator.preflight import check_storage
+    check_storage(str(tmp_path / "new" / "results"))
+    assert not (tmp_path / "new").exists()
+    (tmp_path / "kept").mkdir()
+    check_storage(str(tmp_path / "kept"))
+    assert (tmp_path / "kept").is_dir() and not list((tmp_path / "kept").iterdir())
