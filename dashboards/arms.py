@@ -53,13 +53,14 @@ def compare(a: Arm, b: Arm) -> PairedDifference | None:
     seeds = sorted(set(a.correct) & set(b.correct))
     if not seeds:
         return None
-    clips = None
+    clips = a.correct[seeds[0]].index
     for s in seeds:
-        common = a.correct[s].index.intersection(b.correct[s].index)
-        clips = common if clips is None else clips.intersection(common)
-    if clips is None or len(clips) == 0:
+        clips = clips.intersection(a.correct[s].index).intersection(b.correct[s].index)
+    if len(clips) == 0:
         return None
-    stack = lambda arm: np.stack([arm.correct[s].loc[clips].to_numpy() for s in seeds])  # noqa: E731
+
+    def stack(arm: Arm) -> np.ndarray:
+        return np.stack([arm.correct[s].loc[clips].to_numpy() for s in seeds])
     return paired_difference(stack(a), stack(b))
 
 

@@ -156,6 +156,7 @@ def _control_trials(spec: StudySpec, trials: list[Trial]) -> list[Trial]:
     fine-tuning needs pretraining (MAR's reconstruction branch) has no control."""
     out: list[Trial] = []
     seen = set()
+    scratch = spec.base_trial()["pretrain"] | {"enabled": False}
     for trial in trials:
         axes = {p: CONTROL if is_pretraining_axis(p) else v for p, v in trial.axes.items()}
         signature = repr(sorted(axes.items(), key=lambda kv: kv[0]))
@@ -163,7 +164,7 @@ def _control_trials(spec: StudySpec, trials: list[Trial]) -> list[Trial]:
             continue
         seen.add(signature)
         tree = trial.config.model_dump(mode="json")
-        tree["pretrain"] = spec.base_trial()["pretrain"] | {"enabled": False}
+        tree["pretrain"] = scratch
         try:
             config = TrialConfig.model_validate(tree)
         except ValidationError:

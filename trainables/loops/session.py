@@ -61,21 +61,15 @@ class DriverSession:
         return ray.tune.get_checkpoint()
 
 
-class LocalSession:
+class LocalSession(DriverSession):
     """A loop run outside any study (benchmarks, tests): rank 0 of 1 on the CPU, its reports
     kept in `reported`, no checkpoint to resume from."""
 
     def __init__(self):
         self.reported: list[dict] = []
 
-    def rank_and_world(self) -> tuple[int, int]:
-        return 0, 1
-
     def device(self) -> torch.device:
         return torch.device("cpu")
-
-    def prepare(self, model: torch.nn.Module) -> torch.nn.Module:
-        return model
 
     def report(self, metrics: dict, checkpoint_dir: str | None) -> None:
         self.reported.append(dict(metrics))
