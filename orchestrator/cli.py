@@ -7,6 +7,7 @@ import sys
 from orchestrator.errors import UserInputError
 
 EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130     # the shell's code for Ctrl-C
 
 
 def _load(path: str, preset: str | None = None):
@@ -87,7 +88,14 @@ def cmd_run(args) -> int:
         print(_paired_summary(args.tracking_uri or spec.tracking.uri, spec.tracking.experiment or spec.name, study_id))
     print(f"\nMLflow: study run {parent_id} ({study_id}); browse with `maskray ui"
           f"{' --tracking-uri ' + args.tracking_uri if args.tracking_uri else ''}`")
-    return 0 if all(row[-1] in ("ok", "stopped") for row in rows) else 1
+    statuses = [row[-1] for row in rows]
+    if "incomplete" in statuses:
+        options = "".join(f" --{name} {value}" for name, value in (("preset", args.preset),
+                          ("tracking-uri", args.tracking_uri)) if value)
+        print(f"interrupted: {statuses.count('incomplete')} trial(s) unfinished; `maskray resume {args.study}"
+              f"{options}` continues this execution")
+        return EXIT_INTERRUPTED if "FAILED" not in statuses else 1
+    return 0 if all(s in ("ok", "stopped") for s in statuses) else 1
 
 
 def _paired_summary(uri: str, experiment: str, study_id: str) -> str:
@@ -363,6 +371,9 @@ def main(argv: list[str] | None = None) -> int:
     except UserInputError as e:
         print(f"error: {e.render()}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except KeyboardInterrupt:   # the study's runs are already closed (orchestrator/launch.py)
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except BrokenPipeError:  # `maskray validate x.yaml | head`: the reader left, not an error
         import os
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

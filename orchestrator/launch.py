@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import sys
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -144,18 +148,51 @@ def run_study(spec: StudySpec, trials: list[Trial], study_file: str, options: La
     try:
         cluster.check_fits(spec.resources, started_locally, execution.tracking_uri, execution.storage_path)
         experiment_id, parent_id = _open_parent_run(spec, trials, study_file, execution)
-        context = _study_context(spec, execution, experiment_id, parent_id, lists, options, started_locally)
-        tuner = _tuner(spec, trials, _trial_params(spec, trials, lists, tokenizers), context, execution, options)
-        print(f"study {execution.study_id}: {len(trials)} trials{' (resumed)' if execution.resumed else ''}, "
-              f"MLflow {execution.tracking_uri} (experiment {spec.tracking.experiment or spec.name}, "
-              f"parent run {parent_id})", flush=True)
-        grid = tuner.fit()
-        tracking.close_study(execution.tracking_uri, experiment_id, execution.study_id, parent_id,
-                             _outcomes(grid), spec.scheduler.kind == "asha")
+        try:
+            with _sigterm_as_sigint():   # after ray.init, which sets a SIGTERM handler of its own
+                context = _study_context(spec, execution, experiment_id, parent_id, lists, options, started_locally)
+                tuner = _tuner(spec, trials, _trial_params(spec, trials, lists, tokenizers), context, execution,
+                               options)
+                print(f"study {execution.study_id}: {len(trials)} trials{' (resumed)' if execution.resumed else ''}, "
+                      f"MLflow {execution.tracking_uri} (experiment {spec.tracking.experiment or spec.name}, "
+                      f"parent run {parent_id})", flush=True)
+                grid = tuner.fit()
+            tracking.close_study(execution.tracking_uri, experiment_id, execution.study_id, parent_id,
+                                 _outcomes(grid), spec.scheduler.kind == "asha")
+        except BaseException as e:
+            _end_early(execution, experiment_id, parent_id, e)
+            raise
         return execution.study_id, parent_id, grid
     finally:
         if started_locally:
             cluster.shutdown()
+
+
+@contextmanager
+def _sigterm_as_sigint():
+    """SIGTERM (a scheduler's or `kill`'s stop) handled as Ctrl-C: Tune saves its state and
+    stops its trials, the runs are closed, the local Ray is shut down; `maskray resume` goes on."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, lambda *_: signal.raise_signal(signal.SIGINT))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _end_early(execution: Execution, experiment_id: str, parent_id: str, error: BaseException) -> None:
+    """The study stopped on an error or an interrupt outside Tune's trials: its runs end KILLED
+    (interrupt) or FAILED, with the reason, instead of staying RUNNING."""
+    interrupted = isinstance(error, KeyboardInterrupt)
+    reason = "interrupted (Ctrl-C or SIGTERM)" if interrupted else f"{type(error).__name__}: {error}"[:5000]
+    try:
+        tracking.end_study(execution.tracking_uri, experiment_id, execution.study_id, parent_id,
+                           "KILLED" if interrupted else "FAILED", reason)
+    except Exception as e:  # the tracking server itself may be what went away
+        print(f"warning: could not mark study {execution.study_id}'s runs as ended ({e}); "
+              f"`maskray resume` still continues it", file=sys.stderr, flush=True)
 
 
 def _plan_execution(spec: StudySpec, options: LaunchOptions) -> Execution:
@@ -183,7 +220,7 @@ def _open_parent_run(spec: StudySpec, trials: list[Trial], study_file: str, exec
         **{f"study.axis.{k}": v for k, v in spec.sweep.items()}})
     client = tracking.client(uri)
     if execution.resumed:
-        client.update_run(parent_id, status="RUNNING")
+        tracking.reopen(uri, client.get_run(parent_id))
     else:
         if spec.reference is not None:
             client.set_tag(parent_id, tracking.REFERENCE_TAG, json.dumps(spec.reference))

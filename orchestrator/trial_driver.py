@@ -66,7 +66,7 @@ def run_trial(param: dict, study: StudyContext) -> None:
     if created:
         client.log_dict(run_id, trial["config"], "config/trial_config.json")
     else:  # a resumed or retried trial: the same run goes on
-        client.update_run(run_id, status="RUNNING")
+        tracking.reopen(study.tracking_uri, run)
     reuse = {}
     if key and study.pretrain_claims is not None:
         source = pretrain_cache.acquire(study.pretrain_claims, study.tracking_uri, study.experiment_id, key,
@@ -88,7 +88,8 @@ def run_trial(param: dict, study: StudyContext) -> None:
         failure = _run_in_driver(loop_config) if study.in_driver else _run_worker_group(loop_config, study, trial["key"])
         if failure:
             raise RuntimeError(f"trial {trial['key']}: {failure}")
-    except BaseException:
+    except BaseException as e:
+        client.set_tag(run_id, tracking.END_REASON_TAG, f"{type(e).__name__}: {e}"[:5000])
         client.set_terminated(run_id, "FAILED")
         raise
     finally:

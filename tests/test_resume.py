@@ -30,31 +30,64 @@ def trial_runs(client):
     return {r.data.tags["maskray.trial_key"]: r for r in runs}
 
 
-def kill_session(proc: subprocess.Popen) -> None:
-    """SIGKILL to the driver's process group, then to any process of its session that left
-    the group (Ray's own daemons): all of them started by this test."""
-    sid = os.getsid(proc.pid)
-    os.killpg(proc.pid, signal.SIGKILL)
+def kill_session(proc: subprocess.Popen, sid: int) -> None:
+    """SIGKILL to the driver's process group, then to any process of its session `sid` that
+    left the group (Ray's own daemons): all of them started by this test."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
     proc.wait(timeout=60)
-    for pid in (int(p) for p in os.listdir("/proc") if p.isdigit()):
+    for pid in session_processes(sid):
         try:
-            if os.getsid(pid) == sid:
-                os.kill(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
             pass
 
 
+def session_processes(sid: int) -> list[int]:
+    found = []
+    for pid in (int(p) for p in os.listdir("/proc") if p.isdigit()):
+        try:
+            if os.getsid(pid) == sid:
+                found.append(pid)
+        except (ProcessLookupError, PermissionError):
+            pass
+    return found
+
+
+def stop_gracefully(proc: subprocess.Popen, sid: int, client) -> None:
+    """SIGTERM to the driver alone, as a scheduler sends it: the study must end by itself —
+    exit 130 with how to resume, its runs KILLED with the reason, its local Ray gone."""
+    os.kill(proc.pid, signal.SIGTERM)
+    out = proc.communicate(timeout=120)[0].decode()
+    assert proc.returncode == 130, out[-3000:]
+    assert "maskray resume" in out and "Traceback" not in out, out[-3000:]
+    runs = trial_runs(client)
+    assert runs["t001"].info.status == "KILLED"
+    assert "interrupted" in runs["t001"].data.tags["maskray.end_reason"]
+    parent = client.search_runs([client.get_experiment_by_name("resume").experiment_id],
+                                "tags.`maskray.role` = 'study'")[0]
+    assert parent.info.status == "KILLED" and "t001" in parent.data.tags["maskray.end_reason"]
+    deadline = time.time() + 20   # Ray's daemons end a moment after its shutdown returns
+    while session_processes(sid) and time.time() < deadline:
+        time.sleep(0.5)
+    assert session_processes(sid) == []
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("resources,epochs", [
-    pytest.param(ONE_AT_A_TIME, 3, marks=pytest.mark.faults, id="worker-group"),
-    pytest.param(ONE_WORKER, 40, id="in-driver")])
-def test_killed_driver_then_resume_finishes_without_duplicates(synth_root, tmp_path, resources, epochs):
+@pytest.mark.parametrize("resources,epochs,stop", [
+    pytest.param(ONE_AT_A_TIME, 3, "SIGKILL", marks=pytest.mark.faults, id="worker-group"),
+    pytest.param(ONE_WORKER, 40, "SIGKILL", id="in-driver"),
+    pytest.param(ONE_WORKER, 40, "SIGTERM", id="in-driver-sigterm")])
+def test_killed_driver_then_resume_finishes_without_duplicates(synth_root, tmp_path, resources, epochs, stop):
     from mlflow.tracking import MlflowClient
     study = tmp_path / "resume.yaml"
     study.write_text(two_trial_study("resume", synth_root, epochs=epochs, resources=resources))
     exe = Path(sys.executable).parent / "maskray"
     proc = subprocess.Popen([str(exe), "run", str(study), "--num-cpus", "2"], cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    sid = os.getsid(proc.pid)
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
     deadline = time.time() + 900
     try:
@@ -66,10 +99,12 @@ def test_killed_driver_then_resume_finishes_without_duplicates(synth_root, tmp_p
                     history(client, runs["t001"].info.run_id, "finetune/top1"):
                 break
             time.sleep(0.2)
+        if stop == "SIGTERM":
+            stop_gracefully(proc, sid, client)
     finally:
-        kill_session(proc)
+        kill_session(proc, sid)
     before = trial_runs(client)
-    assert before["t001"].info.status == "RUNNING"
+    assert before["t001"].info.status == ("RUNNING" if stop == "SIGKILL" else "KILLED")
     assert len(history(client, before["t001"].info.run_id, "finetune/top1")) < epochs   # killed mid-trial
     t000_end = before["t000"].info.end_time
 

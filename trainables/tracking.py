@@ -33,6 +33,7 @@ ARM_TAG = "maskray.arm"                        # "control" on the study's from-s
 REFERENCE_TAG = "maskray.reference"            # the study's reference arm, JSON axis → value (parent)
 WORKER_NODES_TAG = "maskray.worker_nodes"      # each rank's Ray node id
 STOPPED_BY_TAG = "maskray.stopped_by"          # "asha" on trials ASHA stopped
+END_REASON_TAG = "maskray.end_reason"          # why a run ended FAILED or KILLED, in words
 PRETRAIN_KEY_TAG = "maskray.pretrain_key"      # the pretraining cache key of the trial
 PRETRAIN_DONE_TAG = "maskray.pretrain_done"    # "1" once its pretraining is published
 PRETRAIN_REUSED_TAG = "maskray.pretrain_reused_from"   # the run whose pretraining it reused
@@ -150,18 +151,53 @@ def close_study(uri: str, experiment_id: str, study_id: str, parent_id: str,
     `outcomes`: trial key → (ended without error, completed) as Tune saw it. A completed trial's
     run is FINISHED (ASHA may stop a trial at its last epoch), any other KILLED. A driver can
     see its trainer die as Tune stops it (Tune removes the trial's placement group, the Train
-    controller's with it) and mark its run FAILED: Tune's outcome, without an error, decides."""
+    controller's with it) and mark its run FAILED: Tune's outcome, without an error, decides.
+    The parent is FINISHED when every trial is; FAILED when a trial failed; else KILLED (the
+    study was interrupted: `maskray resume` continues it), with the reason as a tag."""
     c = client(uri)
     for run in child_runs(uri, experiment_id, study_id):
         no_error, completed = outcomes.get(run.data.tags.get(TRIAL_KEY_TAG), (False, False))
         if not (run.info.status == "RUNNING" or (run.info.status == "FAILED" and no_error)):
             continue
-        done = no_error and completed
-        if asha and no_error and not done:
+        if no_error and completed:
+            c.set_terminated(run.info.run_id, "FINISHED")
+            continue
+        if asha and no_error:
             c.set_tag(run.info.run_id, STOPPED_BY_TAG, "asha")
-        c.set_terminated(run.info.run_id, "FINISHED" if done else "KILLED")
-    finished = all(completed or (asha and no_error) for no_error, completed in outcomes.values())
-    c.set_terminated(parent_id, "FINISHED" if finished else "FAILED")
+        else:
+            c.set_tag(run.info.run_id, END_REASON_TAG, "the study was interrupted before this trial finished")
+        c.set_terminated(run.info.run_id, "KILLED")
+    failed = sorted(key for key, (no_error, _) in outcomes.items() if not no_error)
+    unfinished = sorted(key for key, (no_error, completed) in outcomes.items()
+                        if no_error and not completed and not asha)
+    if failed:
+        end_study(uri, experiment_id, study_id, parent_id, "FAILED",
+                  f"{len(failed)} trial(s) failed: {', '.join(failed)}")
+    elif unfinished:
+        end_study(uri, experiment_id, study_id, parent_id, "KILLED",
+                  f"interrupted with {len(unfinished)} trial(s) unfinished: {', '.join(unfinished)}")
+    else:
+        c.set_terminated(parent_id, "FINISHED")
+
+
+def reopen(uri: str, run) -> None:
+    """A resumed run goes on: RUNNING again, without the reason it stopped."""
+    c = client(uri)
+    c.update_run(run.info.run_id, status="RUNNING")
+    if END_REASON_TAG in run.data.tags:
+        c.delete_tag(run.info.run_id, END_REASON_TAG)
+
+
+def end_study(uri: str, experiment_id: str, study_id: str, parent_id: str, status: str, reason: str) -> None:
+    """Ends the parent run and every child still RUNNING as `status` (FAILED or KILLED), each
+    with `reason` as its END_REASON_TAG: nothing of an execution stays RUNNING after maskray
+    stops, and `maskray resume` finds it (it continues any execution not FINISHED)."""
+    c = client(uri)
+    for run in child_runs(uri, experiment_id, study_id, status="RUNNING"):
+        c.set_tag(run.info.run_id, END_REASON_TAG, reason)
+        c.set_terminated(run.info.run_id, status)
+    c.set_tag(parent_id, END_REASON_TAG, reason)
+    c.set_terminated(parent_id, status)
 
 
 def _log_params(c, run_id: str, params: dict) -> None:
