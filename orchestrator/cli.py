@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from pathlib import Path
 
+from orchestrator import preflight
 from orchestrator.errors import UserInputError
 
 EXIT_BAD_INPUT = 2
@@ -31,12 +34,14 @@ def _format_table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def cmd_validate(args) -> int:
-    from orchestrator import preflight
     from orchestrator.study import study_presets
     spec, trials = _load(args.study, args.preset)
     preflight.check_tracking_uri(spec.tracking.uri, probe=args.online)
     if args.online:
         preflight.check_storage(spec.storage.path)
+    for data in {t.config.data.root: t.config.data for t in trials}.values():
+        if data.source == "lists" or Path(data.root, "manifest.json").is_file():  # synthetic: made by `run`
+            preflight.check_lists(data)
     search = {"grid": "grid", "random": f"random {spec.search.num_samples} of the grid",
               "optuna": f"optuna: {spec.search.num_samples} trials picked from these points by TPE on "
                         f"{spec.search.metric}"}[spec.search.kind]
@@ -53,12 +58,14 @@ def cmd_validate(args) -> int:
 
 def cmd_run(args) -> int:
     from orchestrator.launch import LaunchOptions, find_execution, run_study
+    from trainables import tracking
     from trainables.tracking import TEST_TOP1, VAL_TOP1
-    from orchestrator import preflight
     spec, trials = _load(args.study, args.preset)
     preflight.check_tracking_uri(args.tracking_uri or spec.tracking.uri)
+    preflight.check_ray_address(args.address or os.environ.get("RAY_ADDRESS"))
     resume_id = storage = None
     if args.command == "resume":
+        preflight.check_store_exists(tracking.absolute_uri(args.tracking_uri or spec.tracking.uri))
         resume_id, storage = find_execution(spec, trials, args.tracking_uri, args.study_id)
     preflight.check_storage(args.storage or storage or spec.storage.path)
     options = LaunchOptions(args.address, args.tracking_uri, args.storage or storage, args.num_cpus, args.verbose,
@@ -101,7 +108,6 @@ def cmd_run(args) -> int:
 def _paired_summary(uri: str, experiment: str, study_id: str) -> str:
     """Each arm against the from-scratch control and the reference arm, paired on the same
     seeds and test clips (as in `maskray report`)."""
-    import os
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     from dashboards.arms import comparisons
     from dashboards.study_runs import load
@@ -143,7 +149,6 @@ def cmd_data_check(args) -> int:
 
 def cmd_data_tokenizer(args) -> int:
     import json
-    from pathlib import Path
 
     from orchestrator.launch import build_tokenizers, needs_tokenizer, prepare_data
     _, trials = _load(args.study, args.preset)
@@ -184,7 +189,6 @@ def cmd_mask(args) -> int:
 
 def _study_name(study: str, preset: str | None = None) -> str:
     """A study file's name (its MLflow experiment), or the name itself."""
-    from pathlib import Path
     if study.endswith((".yaml", ".yml")) or Path(study).is_file():
         from orchestrator.study import load_study
         spec = load_study(study, preset)
@@ -193,15 +197,15 @@ def _study_name(study: str, preset: str | None = None) -> str:
 
 
 def cmd_report(args) -> int:
-    import os
-    from pathlib import Path
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
     from dashboards.report import build
     from trainables.tracking import absolute_uri
     name = _study_name(args.study, args.preset)
     out = Path(args.out or f"reports/{name}")
-    page = build(absolute_uri(args.tracking_uri), name, out, args.study_id, log_to_parent=not args.no_log)
+    uri = absolute_uri(args.tracking_uri)
+    preflight.check_store_exists(uri)
+    page = build(uri, name, out, args.study_id, log_to_parent=not args.no_log)
     print(f"report: {page.resolve()}" + ("" if args.no_log else " (also logged to the study's parent run, folder report/)"))
     return 0
 
@@ -212,8 +216,10 @@ def cmd_status(args) -> int:
     from dashboards.status import summary
     from trainables.tracking import absolute_uri
     name = _study_name(args.study, args.preset)
+    uri = absolute_uri(args.tracking_uri)
+    preflight.check_store_exists(uri)
     while True:
-        text = summary(absolute_uri(args.tracking_uri), name, args.study_id)
+        text = summary(uri, name, args.study_id)
         print(text, flush=True)
         if not args.watch:
             return 0
@@ -225,15 +231,16 @@ def cmd_compare(args) -> int:
     from dashboards.compare import compare
     from trainables.tracking import absolute_uri
     study = _study_name(args.study) if args.study else None
-    print(compare(absolute_uri(args.tracking_uri), args.run_a, args.run_b, study))
+    uri = absolute_uri(args.tracking_uri)
+    preflight.check_store_exists(uri)
+    print(compare(uri, args.run_a, args.run_b, study))
     return 0
 
 
 def cmd_ui(args) -> int:
-    import os
     from trainables.tracking import absolute_uri
-    from pathlib import Path
     uri = absolute_uri(args.tracking_uri)
+    preflight.check_port_free(args.host, args.port)
     destination = args.artifacts_destination
     artifacts = destination if "://" in destination else str(Path(destination).resolve())
     # `mlflow server`: the UI, the REST API, and artifact uploads proxied to --artifacts-destination

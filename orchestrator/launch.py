@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator import cluster, pretrain_cache, search
+from orchestrator import cluster, preflight, pretrain_cache, search
 from orchestrator.errors import UserInputError
 from orchestrator.spec import StudySpec
 from orchestrator.study import Trial
@@ -37,11 +37,7 @@ def prepare_data(trials: list[Trial]) -> dict[str, dict[str, str]]:
             if not manifest_path.exists():
                 print(f"generating synthetic-actions in {root} ...", flush=True)
             synth.ensure(root, **d.synth.model_dump())
-        paths = {s: root / getattr(d, f"{s}_list") for s in ("train", "val", "test")}
-        missing = [f"data.{s}_list: {p} does not exist" for s, p in paths.items() if not p.is_file()]
-        if missing:
-            raise UserInputError(f"data.root={d.root}", missing)
-        lists[d.root] = {s: str(p) for s, p in paths.items()}
+        lists[d.root] = preflight.check_lists(d)
     _extract_motion(trials, lists)
     return lists
 

@@ -10,11 +10,26 @@ class ListFormatError(ValueError):
     pass
 
 
+def read_utf8(path: Path) -> str:
+    """A text file's content: UTF-8, with or without a byte-order mark (Excel's "CSV UTF-8"
+    has one). Anything else is a ValueError saying what the file seems to be."""
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        kind = "UTF-16 text" if raw[:2] in (b"\xff\xfe", b"\xfe\xff") else "not UTF-8 text"
+        raise ValueError(f"{kind} (byte {e.start}); save it as UTF-8") from None
+
+
 def read_list(list_path: str | Path, num_classes: int | None = None) -> list[tuple[str, int]]:
     list_path = Path(list_path)
     items: list[tuple[str, int]] = []
     problems: list[str] = []
-    for lineno, line in enumerate(list_path.read_text().splitlines(), start=1):
+    try:
+        text = read_utf8(list_path)
+    except ValueError as e:
+        raise ListFormatError(f"{list_path}: {e}") from None
+    for lineno, line in enumerate(text.splitlines(), start=1):
         line = line.strip()
         if not line or line.startswith("#"):
             continue
