@@ -25,7 +25,7 @@ def test_decord_decodes_sampled_clip_with_resize(synth_root):
     import decord
     path, _ = read_list(synth_root / "train.csv")[0]
     assert len(decord.VideoReader(path)) == 16
-    clip, _ = read_clip(path, 8, 2, 40, train=False, rng=np.random.default_rng(0))
+    clip, _, _ = read_clip(path, 8, 2, 40, train=False, rng=np.random.default_rng(0))
     assert clip.shape == (8, 40, 40, 3) and clip.dtype == np.uint8
     assert clip.std() > 5  # real content, not a blank frame
 
@@ -64,8 +64,55 @@ def test_other_codecs_and_containers_decode(tmp_path):
                     c.mux(pkt)
             for pkt in s.encode():
                 c.mux(pkt)
-        clip, _ = read_clip(str(path), 8, 2, 32, False, np.random.default_rng(0))
+        clip, _, _ = read_clip(str(path), 8, 2, 32, False, np.random.default_rng(0))
         assert clip.shape == (8, 32, 32, 3), name
+
+
+def write_vp9_webm(path, frames, live: bool) -> None:
+    """VP9 in WebM; `live`: written as a stream (no duration, no cues), as cameras and
+    recorders that are stopped rather than closed leave it."""
+    import av
+    with av.open(str(path), "w", format="webm", options={"live": "1"} if live else {}) as c:
+        s = c.add_stream("libvpx-vp9", rate=16)
+        s.width, s.height, s.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
+        s.options = {"lossless": "1"}
+        for f in frames:
+            for pkt in s.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
+                c.mux(pkt)
+        for pkt in s.encode():
+            c.mux(pkt)
+
+
+def test_a_video_decord_cannot_measure_is_decoded_by_pyav(tmp_path):
+    """A WebM without duration: decord refuses it ("Failed to measure duration/frame-count"),
+    FFmpeg reads it. The PyAV fallback gives the frames decord gives for the same stream in a
+    well-formed file, frame-accurately and with the same resize; `maskray data check` counts it."""
+    import decord
+    from trainables.data.clips import ClipDataset
+    from trainables.config import DataConfig
+    from trainables.data.synth import render_clip
+    frames = render_clip(2, np.random.default_rng(0), size=64, frames=16)
+    live, indexed = tmp_path / "live.webm", tmp_path / "indexed.webm"
+    write_vp9_webm(live, frames, live=True)
+    write_vp9_webm(indexed, frames, live=False)
+    with pytest.raises(Exception, match="duration"):
+        decord.VideoReader(str(live), num_threads=1)
+    rng = lambda: np.random.default_rng(3)   # noqa: E731
+    fallback, idx, decoder = read_clip(str(live), 8, 2, 40, True, rng())
+    reference, ref_idx, ref_decoder = read_clip(str(indexed), 8, 2, 40, True, rng())
+    assert (decoder, ref_decoder) == ("pyav", "decord")
+    assert idx.tolist() == ref_idx.tolist() and fallback.shape == reference.shape == (8, 40, 40, 3)
+    assert np.abs(fallback.astype(int) - reference.astype(int)).mean() < 2.0   # grey levels of 255
+
+    (tmp_path / "list.csv").write_text(f"{live} 2\n{indexed} 2\n")
+    cfg = DataConfig(source="lists", root=str(tmp_path), num_classes=8, num_frames=8, sampling_rate=2,
+                     input_size=32, loader_workers=0)
+    samples = [ClipDataset(read_list(tmp_path / "list.csv"), cfg, train=False, seed=0).samples(i)[0] for i in (0, 1)]
+    assert [s["pyav_fallback"] for s in samples] == [True, False]
+    out = maskray("data", "check", str(tmp_path / "list.csv"), "--num-frames", "8", "--sampling-rate", "2",
+                  "--input-size", "32")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "0 unreadable, 1 read through PyAV" in out.stdout and "PyAV (decord cannot open or seek it" in out.stdout
 
 
 def test_data_check_reports_unreadable_and_short(synth_root, tmp_path):
@@ -111,5 +158,5 @@ def test_synth_command_writes_a_dataset_a_study_can_read(tmp_path):
     for split in ("train", "val", "test"):
         items = read_list(tmp_path / "synth" / f"{split}.csv", len(SYNTH_CLASSES))
         assert items and all(p.endswith(".mp4") for p, _ in items)
-        clip, _ = read_clip(items[0][0], 8, 1, 32, train=False, rng=np.random.default_rng(0))
+        clip, _, _ = read_clip(items[0][0], 8, 1, 32, train=False, rng=np.random.default_rng(0))
         assert clip.shape == (8, 32, 32, 3)

@@ -37,7 +37,7 @@ def picture_frames(clip: torch.Tensor) -> np.ndarray:
 # Per worker process, shared by every dataset of a trial (pretraining, fine-tuning, eval):
 # a clip is probed and, with data.cache_decoded_videos, decoded once per process.
 _DECODE_SIZES: dict[tuple[str, int], tuple[int, int]] = {}
-_DECODED_VIDEOS: dict[tuple[str, tuple[int, int]], np.ndarray] = {}
+_DECODED_VIDEOS: dict[tuple[str, tuple[int, int]], tuple[np.ndarray, str]] = {}   # → (frames, decoder)
 _MOTION: dict[str, "motion.VideoMotion | None"] = {}
 
 
@@ -77,19 +77,19 @@ class ClipDataset(Dataset):
         if cfg.cache_decoded_videos:
             if (path, size) not in _DECODED_VIDEOS:
                 _DECODED_VIDEOS[path, size] = read_video(path, size)
-            video = _DECODED_VIDEOS[path, size]
+            video, decoder = _DECODED_VIDEOS[path, size]
             idx = sample_indices(len(video), cfg.num_frames, cfg.sampling_rate, self.train, rng,
                                  cfg.segment_sampling)
             frames = video[idx]
         else:
-            frames, idx = read_clip(path, cfg.num_frames, cfg.sampling_rate, short, self.train, rng,
-                                    cfg.segment_sampling, size)
+            frames, idx, decoder = read_clip(path, cfg.num_frames, cfg.sampling_rate, short, self.train, rng,
+                                             cfg.segment_sampling, size)
         full = torch.from_numpy(frames).permute(3, 0, 1, 2)  # C T H W
         out = []
         for _ in range(repeats):
             clip, (top, left, flip) = self._crop(full, rng)
             where = {"frame_idx": idx, "decode_hw": (size[1], size[0]), "crop": (top, left, cfg.input_size),
-                     "flip": flip}
+                     "flip": flip, "decoder": decoder}
             out.append((clip.contiguous(), where))
         return out
 
@@ -137,7 +137,7 @@ class ClipDataset(Dataset):
             return [{"unreadable": path, "error": f"{type(e).__name__}: {e}"}]
         samples = []
         for clip, where in loaded:
-            sample = {"clip": clip, "label": label, "index": index}
+            sample = {"clip": clip, "label": label, "index": index, "pyav_fallback": where["decoder"] == "pyav"}
             if self.strategy is not None and not self.strategy.in_encoder:
                 token_motion = self.clip_motion(path, clip, where) if self.strategy.needs_motion else None
                 mask = self.strategy.sample(self.masking, self.grid, rng, train=self.train, motion=token_motion)
@@ -159,4 +159,5 @@ def collate_clips(samples: list) -> dict:
         if "mask" in good[0]:
             batch["mask"] = torch.stack([s["mask"] for s in good])
         batch["motion_fallback"] = sum(bool(s.get("motion_fallback")) for s in good)
+        batch["pyav_fallback"] = sum(s["pyav_fallback"] for s in good)
     return batch

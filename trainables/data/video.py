@@ -1,4 +1,7 @@
-"""Clip decoding with decord (decode-time resize, `get_batch`) and VideoMAE frame sampling."""
+"""Clip decoding with decord (decode-time resize, `get_batch`) and VideoMAE frame sampling.
+A video decord cannot open, count or seek (a WebM or Ogg file written without duration or
+index, say) is decoded frame by frame through PyAV instead: the same frames, the same
+FFmpeg resize; `decoder` in what the readers return says which one did it."""
 from __future__ import annotations
 
 import numpy as np
@@ -57,24 +60,58 @@ def decode_size(path: str, short_side: int, source: tuple[int, int] | None = Non
     return short_side, max(short_side, round(h * short_side / w))
 
 
+def frame_count(path: str) -> int:
+    return len(_open(path))
+
+
 def read_clip(path: str, num_frames: int, sampling_rate: int, short_side: int, train: bool,
               rng: np.random.Generator, segment: bool = False,
-              size: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(uint8 (num_frames, H, W, 3) with the short side resized at decode time, frame indices).
+              size: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray, str]:
+    """(uint8 (num_frames, H, W, 3) with the short side resized at decode time, frame indices,
+    the decoder: "decord", or "pyav" for a video decord could not read).
 
-    Raises on a file decord cannot open or decode (callers decide: skip or fail)."""
+    Raises when neither decoder can read the file (callers decide: skip or fail)."""
     width, height = size or decode_size(path, short_side)
-    reader = _open(path, width, height)
-    total = len(reader)
-    if total == 0:
-        raise ValueError("no decodable frames")
-    idx = sample_indices(total, num_frames, sampling_rate, train, rng, segment)
-    return reader.get_batch(idx.tolist()).asnumpy(), idx
+    try:
+        reader = _open(path, width, height)
+        total = len(reader)
+        if total == 0:
+            raise ValueError("no decodable frames")
+        idx = sample_indices(total, num_frames, sampling_rate, train, rng, segment)
+        return reader.get_batch(idx.tolist()).asnumpy(), idx, "decord"
+    except Exception as decord_error:
+        video = _pyav_frames(path, (width, height), decord_error)
+        idx = sample_indices(len(video), num_frames, sampling_rate, train, rng, segment)
+        return video[idx], idx, "pyav"
 
 
-def read_video(path: str, size: tuple[int, int]) -> np.ndarray:
-    """Every frame, uint8 (N, H, W, 3), decoded at `size` (width, height)."""
-    reader = _open(path, *size)
-    if len(reader) == 0:
-        raise ValueError("no decodable frames")
-    return reader.get_batch(list(range(len(reader)))).asnumpy()
+def read_video(path: str, size: tuple[int, int]) -> tuple[np.ndarray, str]:
+    """(every frame, uint8 (N, H, W, 3), decoded at `size` (width, height); the decoder)."""
+    try:
+        reader = _open(path, *size)
+        if len(reader) == 0:
+            raise ValueError("no decodable frames")
+        return reader.get_batch(list(range(len(reader)))).asnumpy(), "decord"
+    except Exception as decord_error:
+        return _pyav_frames(path, size, decord_error), "pyav"
+
+
+def _pyav_frames(path: str, size: tuple[int, int], decord_error: Exception) -> np.ndarray:
+    """Every frame in decoding order, scaled by FFmpeg's bilinear scaler (what decord's
+    resize matches most closely: ≈ 1 grey level apart on average). Raises a ValueError
+    naming both decoders' errors when PyAV cannot read the file either."""
+    import av
+    width, height = size
+    try:
+        with av.open(path) as container:
+            frames = [frame.to_ndarray(width=width, height=height, format="rgb24", interpolation="BILINEAR")
+                      for frame in container.decode(video=0)]
+    except (av.FFmpegError, IndexError, ValueError) as e:
+        raise ValueError(f"decord: {_first_line(decord_error)}; PyAV: {_first_line(e)}") from None
+    if not frames:
+        raise ValueError(f"decord: {_first_line(decord_error)}; PyAV: no decodable frames")
+    return np.stack(frames)
+
+
+def _first_line(error: Exception) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]

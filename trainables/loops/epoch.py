@@ -37,13 +37,14 @@ def run_epoch(model, loader, schedule: Schedule, epoch: int, loss_fn: Callable, 
     loader.dataset.set_epoch(epoch)
     model.train()
     started = time.perf_counter()
-    loss_sum = clips = motion_fallback = 0.0
+    loss_sum = clips = motion_fallback = pyav_fallback = 0.0
     first_non_finite = 0          # 1-based step of this rank's first NaN/inf loss, 0: none
     unreadable: set[str] = set()
     lr = 0.0
     for i, batch in enumerate(loader):
         unreadable.update(path for path, _ in batch["unreadable"])
         motion_fallback += batch.get("motion_fallback", 0)
+        pyav_fallback += batch.get("pyav_fallback", 0)
         lr = schedule.set(epoch, i)
         # Every rank must step together under DDP: a batch that lost all its clips
         # contributes a zero loss instead of skipping the collective.
@@ -62,7 +63,7 @@ def run_epoch(model, loader, schedule: Schedule, epoch: int, loss_fn: Callable, 
         loss_sum += value * n
         clips += n
     elapsed = time.perf_counter() - started
-    loss_total, clip_total, fallback_total = all_sum([loss_sum, clips, motion_fallback], w)
+    loss_total, clip_total, fallback_total, pyav_total = all_sum([loss_sum, clips, motion_fallback, pyav_fallback], w)
     # Checked where every rank agrees (after the epoch's collective), so no rank leaves a DDP step alone.
     bad_steps = [s for s in all_gather_lists([first_non_finite], w) if s]
     if bad_steps:
@@ -75,7 +76,8 @@ def run_epoch(model, loader, schedule: Schedule, epoch: int, loss_fn: Callable, 
         w.log.text("\n".join(bad) + "\n", "data/unreadable_train.txt")
     metrics = {f"{stage}/loss": loss_total / max(clip_total, 1), f"{stage}/lr": lr, f"{stage}/clips": clip_total,
                f"{stage}/epoch_time_s": elapsed, f"{stage}/clips_per_s": clip_total / elapsed,
-               f"data/{stage}_skipped_videos": len(bad)}
+               f"data/{stage}_skipped_videos": len(bad),
+               f"data/{stage}_pyav_fallback_clips": pyav_total}   # clips decord could not read, PyAV did
     strategy = getattr(loader.dataset, "strategy", None)
     if strategy is not None and strategy.needs_motion:
         # clips with a time step that had no codec motion vectors (frame difference used)
