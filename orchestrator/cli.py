@@ -11,6 +11,7 @@ from orchestrator.errors import UserInputError
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130     # the shell's code for Ctrl-C
+UI_PORT = 5000
 
 
 def _load(path: str, preset: str | None = None):
@@ -93,8 +94,12 @@ def cmd_run(args) -> int:
         print(f"\n{key} failed:\n{text}")
     if spec.control or spec.reference:
         print(_paired_summary(args.tracking_uri or spec.tracking.uri, spec.tracking.experiment or spec.name, study_id))
-    print(f"\nMLflow: study run {parent_id} ({study_id}); browse with `maskray ui"
-          f"{' --tracking-uri ' + args.tracking_uri if args.tracking_uri else ''}`")
+    uri = tracking.absolute_uri(args.tracking_uri or spec.tracking.uri)
+    experiment_id = tracking.client(uri).get_run(parent_id).info.experiment_id
+    served = uri.startswith(("http://", "https://"))
+    start = "" if served else f"`maskray ui{' --tracking-uri ' + args.tracking_uri if args.tracking_uri else ''}`, then "
+    print(f"\nMLflow: study run {parent_id} ({study_id}); {start}open "
+          f"{tracking.ui_url(uri if served else f'http://127.0.0.1:{UI_PORT}', experiment_id)}")
     statuses = [row[-1] for row in rows]
     if "incomplete" in statuses:
         options = "".join(f" --{name} {value}" for name, value in (("preset", args.preset),
@@ -251,10 +256,24 @@ def cmd_ui(args) -> int:
     os.environ.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
     print(f"MLflow UI and tracking server on http://{args.host}:{args.port} for {uri} "
           f"(uploaded artifacts in {artifacts})", flush=True)
+    _print_study_pages(uri, f"http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else args.host}:{args.port}")
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"note: --host {args.host} makes the server reachable from other machines; MLflow's server "
               f"has no authentication of its own here: keep it on a private network", flush=True)
     os.execv(sys.executable, cmd)
+
+
+def _print_study_pages(uri: str, server: str, most: int = 10) -> None:
+    """The UI page of each study in the store (newest first), on the runs table."""
+    from trainables import tracking
+    if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).is_file():
+        return
+    try:
+        experiments = tracking.client(uri).search_experiments(max_results=most + 1, order_by=["creation_time DESC"])
+    except Exception:   # the server starts all the same; its own log says what is wrong
+        return
+    for e in [e for e in experiments if e.name != "Default"][:most]:
+        print(f"  study {e.name}: {tracking.ui_url(server, e.experiment_id)}", flush=True)
 
 
 def _study_reader_args(parser: argparse.ArgumentParser) -> None:
@@ -363,7 +382,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--tracking-uri postgresql://... --artifacts-destination s3://...` for a cluster"))
     u.add_argument("--tracking-uri", default="sqlite:///mlflow.db")
     u.add_argument("--host", default="127.0.0.1")
-    u.add_argument("--port", type=int, default=5000)
+    u.add_argument("--port", type=int, default=UI_PORT)
     u.add_argument("--artifacts-destination", default="./mlartifacts",
                    help="where artifacts uploaded through the server go")
     u.add_argument("--workers", type=int, default=1)

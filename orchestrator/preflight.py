@@ -176,6 +176,8 @@ def check_store_exists(uri: str) -> None:
 def check_port_free(host: str, port: int) -> None:
     """`maskray ui` can listen on host:port (MLflow's server would fail with a long traceback)."""
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        # as the server will: a port whose last connections are still closing (TIME_WAIT) is free
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
         except OSError as e:

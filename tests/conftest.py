@@ -1,4 +1,5 @@
 import os
+import shutil
 import sys
 import textwrap
 from pathlib import Path
@@ -6,6 +7,10 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is installed by `make test` "
+                                                             "(scripts/install_browser.sh)")
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
@@ -80,42 +85,64 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def start_ui(root: Path, port: int):
+    """`maskray ui` on loopback for the SQLite store in `root`, answering /health; → its process.
+    The server's log goes to a file: a pipe nobody reads fills up after a few hundred
+    requests and then blocks the server on its next log line."""
+    import subprocess
+    import time
+    import urllib.request
+    exe = Path(sys.executable).parent / "maskray"
+    log = root / "server.log"
+    with open(log, "ab") as out:
+        proc = subprocess.Popen([str(exe), "ui", "--tracking-uri", f"sqlite:///{root / 'mlflow.db'}",
+                                 "--port", str(port)], cwd=root, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    deadline = time.time() + 150
+    while True:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2)
+            return proc
+        except OSError:
+            if proc.poll() is not None or time.time() > deadline:
+                why = f"exited with {proc.returncode}" if proc.poll() is not None else "did not answer within 150 s"
+                stop_ui(proc)
+                raise AssertionError(f"the MLflow server {why}:\n" + log.read_text()[-2000:])
+            time.sleep(0.5)
+
+
+def stop_ui(proc) -> None:
+    import signal
+    import subprocess
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    except ProcessLookupError:
+        pass
+
+
 @pytest.fixture(scope="session")
 def mlflow_ui(tmp_path_factory):
     """`maskray ui`: a real MLflow server (SQLite store, proxied artifacts) on loopback,
     shared by the tests that need one."""
-    import os
-    import signal
-    import subprocess
-    import time
-    import urllib.request
     from types import SimpleNamespace
     root = tmp_path_factory.mktemp("mlflow-ui")
     port = free_port()
-    store = f"sqlite:///{root / 'mlflow.db'}"
-    exe = Path(sys.executable).parent / "maskray"
-    # The server's log goes to a file: a pipe nobody reads fills up after a few hundred
-    # requests and then blocks the server on its next log line.
-    log = root / "server.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([str(exe), "ui", "--tracking-uri", store, "--port", str(port)], cwd=root,
-                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 150
+    proc = start_ui(root, port)
     try:
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/health", timeout=2)
-                break
-            except OSError:
-                assert proc.poll() is None, log.read_text()[-2000:]
-                assert time.time() < deadline, "the MLflow server did not answer within 150 s"
-                time.sleep(1)
-        yield SimpleNamespace(url=url, port=port, store_uri=store, root=root)
+        yield SimpleNamespace(url=f"http://127.0.0.1:{port}", port=port, store_uri=f"sqlite:///{root / 'mlflow.db'}",
+                              root=root)
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
+        stop_ui(proc)
+
+
+def chromium_dom(url: str, budget_ms: int = 10000, window: str = "1400,900") -> str:
+    """The page's DOM after `budget_ms` of virtual time in headless Chromium (scripts run)."""
+    import subprocess
+    out = subprocess.run([CHROMIUM, *CHROMIUM_FLAGS, f"--virtual-time-budget={budget_ms}", f"--window-size={window}",
+                          "--dump-dom", url], capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return out.stdout

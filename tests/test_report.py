@@ -2,18 +2,14 @@
 server`), rendered in headless Chromium."""
 import json
 import re
-import shutil
-import subprocess
 import urllib.request
 from pathlib import Path
 
 import pytest
 
 from trainables import tracking
-from tests.conftest import maskray
+from tests.conftest import chromium_dom, maskray, needs_chromium
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 
 def mask_png(path: Path) -> Path:
@@ -68,15 +64,13 @@ def rendered_image_sizes(html_path: Path, tmp_path: Path) -> list[tuple[int, int
               "p.id='sizes';p.textContent=[...document.images].map(i=>i.naturalWidth+'x'+i.naturalHeight)"
               ".join(' ');document.body.appendChild(p);});</script>")
     probe.write_text(html_path.read_text().replace("</body>", script + "</body>"))
-    out = subprocess.run([CHROMIUM, *CHROMIUM_FLAGS, "--virtual-time-budget=10000", "--dump-dom",
-                          probe.as_uri()], capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr[-2000:]
-    found = re.search(r'<pre id="sizes">([^<]*)</pre>', out.stdout)
-    assert found, out.stdout[-2000:]
+    dom = chromium_dom(probe.as_uri())
+    found = re.search(r'<pre id="sizes">([^<]*)</pre>', dom)
+    assert found, dom[-2000:]
     return [tuple(int(v) for v in size.split("x")) for size in found.group(1).split()]
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is installed by `make test` (scripts/install_browser.sh)")
+@needs_chromium
 def test_report_renders_and_is_attached_to_the_parent_run(mlflow_ui, tmp_path):
     server = mlflow_ui.url
     parent = log_study(server, tmp_path)

@@ -84,6 +84,9 @@ class ModelConfig(Strict):
     decoder_depth: int | None = Field(None, ge=1)
     decoder_dim: int | None = Field(None, ge=8)
     drop_path: float = Field(0.0, ge=0.0, lt=1.0)
+    positions: Literal["sincos_1d", "sincos_3d"] = Field("sincos_1d", description=(
+        "fixed position table: sincos_1d over the flattened (t, h, w) order (VideoMAE), or "
+        "sincos_3d, separable over t, h and w (learns much sooner at laptop scale)"))
     precision: Literal["auto", "fp32", "bf16"] = Field("auto", description=(
         "auto: bf16 autocast on GPUs, fp32 on CPUs (where bf16 is usually slower)"))
     compile: bool = Field(False, description="torch.compile the model (long warm-up; pays off on GPUs)")

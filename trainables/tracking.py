@@ -20,8 +20,10 @@ class Stage(StrEnum):
     FAILED = "failed"                     # a failure a restart would repeat (see trainables/loops/trial.py)
 
 
-# Tags. MLflow's own nesting tag, then maskray's.
+# Tags. MLflow's own, then maskray's.
 PARENT_TAG = "mlflow.parentRunId"
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"    # on each study's experiment: what MLflow's UI shows first
+EXPERIMENT_KIND = "custom_model_development"
 ROLE_TAG = "maskray.role"                      # "study" (parent) or "trial" (child)
 STUDY_TAG = "maskray.study_id"                 # the execution: <study name>-<start time>
 STUDY_HASH_TAG = "maskray.study_hash"          # what `maskray resume` must match (parent)
@@ -88,12 +90,23 @@ def client(uri: str):
 
 
 def ensure_experiment(uri: str, name: str, artifact_location: str | None) -> str:
+    """The study's experiment, made on first use, marked as model training so MLflow's UI
+    opens it on its runs table rather than on its GenAI overview."""
     c = client(uri)
     found = c.get_experiment_by_name(name)
     if found is not None:
+        if found.tags.get(EXPERIMENT_KIND_TAG) != EXPERIMENT_KIND:
+            c.set_experiment_tag(found.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
         return found.experiment_id
     location = Path(artifact_location).resolve().as_uri() if artifact_location and is_local_store(uri) else None
-    return c.create_experiment(name, artifact_location=location)
+    return c.create_experiment(name, artifact_location=location, tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND})
+
+
+def ui_url(server: str, experiment_id: str) -> str:
+    """The page of a study's experiment in MLflow's UI at `server` (http://host:port), on the
+    Model training view: the UI keeps its GenAI / Model training switch in the browser and
+    starts on GenAI, whatever the experiment's kind; this query parameter sets it."""
+    return f"{server.rstrip('/')}/#/experiments/{experiment_id}?workflowType=machine_learning"
 
 
 def _find(uri: str, experiment_id: str, tags: dict[str, str]):

@@ -9,18 +9,18 @@ import torch
 from torch import nn
 
 from trainables.models.presets import heads_for
-from trainables.models.vit import VideoViT, _init_weights, gather_visible, sincos_table, transformer_blocks
+from trainables.models.vit import VideoViT, _init_weights, gather_visible, position_table, transformer_blocks
 
 
 class Decoder(nn.Module):
-    def __init__(self, encoder_dim: int, n_tokens: int, dim: int, depth: int, heads: int, target_dim: int,
-                 mask_token: bool = True):
+    def __init__(self, encoder_dim: int, grid: tuple[int, int, int], dim: int, depth: int, heads: int,
+                 target_dim: int, mask_token: bool = True, positions: str = "sincos_1d"):
         super().__init__()
         self.embed = nn.Linear(encoder_dim, dim)
         # behind a regressor the masked positions arrive as regressed latents: no mask token
         # (an unused parameter would also stop DDP)
         self.mask_token = nn.Parameter(torch.zeros(1, 1, dim)) if mask_token else None
-        self.register_buffer("pos", sincos_table(n_tokens, dim), persistent=False)
+        self.register_buffer("pos", position_table(grid, dim, positions), persistent=False)
         self.blocks = transformer_blocks(dim, depth, heads)
         self.norm = nn.LayerNorm(dim, eps=1e-6)
         self.head = nn.Linear(dim, target_dim)
@@ -60,10 +60,10 @@ class CrossBlock(nn.Module):
 
 
 class Regressor(nn.Module):
-    def __init__(self, dim: int, n_tokens: int, depth: int):
+    def __init__(self, dim: int, grid: tuple[int, int, int], depth: int, positions: str = "sincos_1d"):
         super().__init__()
         self.query = nn.Parameter(torch.zeros(1, 1, dim))
-        self.register_buffer("pos", sincos_table(n_tokens, dim), persistent=False)
+        self.register_buffer("pos", position_table(grid, dim, positions), persistent=False)
         self.blocks = nn.ModuleList(CrossBlock(dim, heads_for(dim)) for _ in range(depth))
         self.apply(_init_weights)
         nn.init.trunc_normal_(self.query, std=0.02)
@@ -82,13 +82,14 @@ class ReconstructionHead(nn.Module):
     """Everything after the encoder: the optional regressor and one decoder per target.
     Fine-tuning keeps it when MAR's reconstruction branch stays on (finetune.mae_loss_weight)."""
 
-    def __init__(self, encoder_dim: int, n_tokens: int, decoder_dim: int, decoder_depth: int, decoder_heads: int,
-                 target_dims: dict[str, int], regressor_depth: int = 0):
+    def __init__(self, encoder_dim: int, grid: tuple[int, int, int], decoder_dim: int, decoder_depth: int,
+                 decoder_heads: int, target_dims: dict[str, int], regressor_depth: int = 0,
+                 positions: str = "sincos_1d"):
         super().__init__()
-        self.regressor = Regressor(encoder_dim, n_tokens, regressor_depth) if regressor_depth else None
+        self.regressor = Regressor(encoder_dim, grid, regressor_depth, positions) if regressor_depth else None
         self.decoders = nn.ModuleDict({
-            name: Decoder(encoder_dim, n_tokens, decoder_dim, decoder_depth, decoder_heads, dim,
-                          mask_token=self.regressor is None)
+            name: Decoder(encoder_dim, grid, decoder_dim, decoder_depth, decoder_heads, dim,
+                          mask_token=self.regressor is None, positions=positions)
             for name, dim in target_dims.items()})
 
     def forward(self, visible: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -13,7 +13,7 @@ from trainables.targets import get_target
 def build_encoder(cfg) -> VideoViT:
     p = PRESETS[cfg.model.preset]
     return VideoViT(cfg.token_grid, cfg.model.patch_size, cfg.model.tubelet_size,
-                    p.dim, p.depth, p.heads, cfg.model.drop_path)
+                    p.dim, p.depth, p.heads, cfg.model.drop_path, cfg.model.positions)
 
 
 def build_reconstruction_head(cfg) -> ReconstructionHead:
@@ -23,8 +23,7 @@ def build_reconstruction_head(cfg) -> ReconstructionHead:
     depth = cfg.model.decoder_depth or p.decoder_depth
     dims = {name: get_target(name).output_dim(cfg) for name in cfg.pretrain.loss_weights}
     regressor = cfg.pretrain.regressor.depth if cfg.pretrain.regressor else 0
-    n_tokens = cfg.token_grid[0] * cfg.token_grid[1] * cfg.token_grid[2]
-    return ReconstructionHead(p.dim, n_tokens, dim, depth, heads_for(dim), dims, regressor)
+    return ReconstructionHead(p.dim, cfg.token_grid, dim, depth, heads_for(dim), dims, regressor, cfg.model.positions)
 
 
 def build_autoencoder(cfg) -> MaskedAutoencoder:

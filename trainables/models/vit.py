@@ -12,12 +12,30 @@ from torch import nn
 from trainables.models.token_dropout import TokenDropout, block_with_dropout, keyframe_first
 
 
-def sincos_table(n_positions: int, dim: int) -> torch.Tensor:
-    """(1, n, dim) fixed 1-D sinusoid table over the flattened (t, h, w) token order."""
-    pos = torch.arange(n_positions, dtype=torch.float64)[:, None]
+POSITIONS = ("sincos_1d", "sincos_3d")
+
+
+def _sincos(positions: torch.Tensor, dim: int) -> torch.Tensor:
+    """(n,) positions → (n, dim) sin-cos features (even dims sine, odd cosine), float64."""
     i = torch.arange(dim, dtype=torch.float64)[None, :]
-    angle = pos / torch.pow(10000.0, 2 * (i // 2) / dim)
-    table = torch.where(i % 2 == 0, torch.sin(angle), torch.cos(angle))
+    angle = positions.to(torch.float64)[:, None] / torch.pow(10000.0, 2 * (i // 2) / dim)
+    return torch.where(i % 2 == 0, torch.sin(angle), torch.cos(angle))
+
+
+def position_table(grid: tuple[int, int, int], dim: int, kind: str = "sincos_1d") -> torch.Tensor:
+    """(1, T·H·W, dim) fixed positions of the (t, h, w) token order.
+    sincos_1d: one sin-cos table over the flattened order (VideoMAE's).
+    sincos_3d: separable, a third of the features each for t, h and w, so "the same place at
+    another time" is one match of the h, w features: a small model learns to use the other
+    frames much sooner (benchmarks/pretraining_learns.py)."""
+    t, h, w = grid
+    if kind == "sincos_1d":
+        return _sincos(torch.arange(t * h * w), dim).float().unsqueeze(0)
+    if kind != "sincos_3d":
+        raise ValueError(f"unknown position table {kind!r}; known: {', '.join(POSITIONS)}")
+    dh = dw = dim // 3 // 2 * 2
+    tt, hh, ww = torch.meshgrid(torch.arange(t), torch.arange(h), torch.arange(w), indexing="ij")
+    table = torch.cat([_sincos(tt.flatten(), dim - dh - dw), _sincos(hh.flatten(), dh), _sincos(ww.flatten(), dw)], 1)
     return table.float().unsqueeze(0)
 
 
@@ -37,7 +55,7 @@ def gather_visible(tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 class VideoViT(nn.Module):
     def __init__(self, grid: tuple[int, int, int], patch_size: int, tubelet_size: int,
-                 dim: int, depth: int, heads: int, drop_path: float = 0.0):
+                 dim: int, depth: int, heads: int, drop_path: float = 0.0, positions: str = "sincos_1d"):
         super().__init__()
         self.grid = grid
         self.dim = dim
@@ -46,8 +64,7 @@ class VideoViT(nn.Module):
         self.tubelet_size = tubelet_size
         self.patch_embed = nn.Conv3d(3, dim, kernel_size=(tubelet_size, patch_size, patch_size),
                                      stride=(tubelet_size, patch_size, patch_size))
-        self.register_buffer("pos_embed", sincos_table(grid[0] * grid[1] * grid[2], dim),
-                             persistent=False)
+        self.register_buffer("pos_embed", position_table(grid, dim, positions), persistent=False)
         self.blocks = transformer_blocks(dim, depth, heads, drop_path)
         self.norm = nn.LayerNorm(dim, eps=1e-6)
         self.apply(_init_weights)
