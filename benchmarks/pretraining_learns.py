@@ -39,6 +39,9 @@ def main() -> None:
     ap.add_argument("--strategy", default="tube")
     ap.add_argument("--target", default="normalized_pixel")
     ap.add_argument("--preset", default="nano")
+    ap.add_argument("--positions", default="sincos_1d", help="model.positions: sincos_1d (VideoMAE) or sincos_3d")
+    ap.add_argument("--decoder-dim", type=int, help="model.decoder_dim (default: the preset's)")
+    ap.add_argument("--decoder-depth", type=int, help="model.decoder_depth (default: the preset's)")
     ap.add_argument("--data", help="an existing synthetic-actions folder (default: generated in a temp folder)")
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -48,7 +51,8 @@ def main() -> None:
         cfg = TrialConfig.model_validate({
             "data": {"root": str(root), "num_frames": args.frames, "sampling_rate": 2, "input_size": args.input,
                      "loader_workers": 0, "cache_decoded_videos": True},
-            "model": {"preset": args.preset, "patch_size": args.patch, "tubelet_size": 2},
+            "model": {"preset": args.preset, "patch_size": args.patch, "tubelet_size": 2, "positions": args.positions,
+                      "decoder_dim": args.decoder_dim, "decoder_depth": args.decoder_depth},
             "pretrain": {"epochs": args.epochs, "batch_size": args.batch, "base_lr": args.lr, "warmup_epochs": 1,
                          "masking": {"strategy": args.strategy, "ratio": args.ratio}, "target": args.target,
                          "knn_every": max(1, args.epochs // 4)}})
@@ -59,7 +63,8 @@ def main() -> None:
         _, record = pretrain(cfg, splits, w, None)
         seconds = time.perf_counter() - started
     grid = cfg.token_grid
-    print(f"{args.preset} ViT, {args.input}² input (rendered {args.size}²), patch {args.patch}, grid {list(grid)} "
+    print(f"{args.preset} ViT ({args.positions}, decoder {cfg.model.decoder_dim or 'preset'}×"
+          f"{cfg.model.decoder_depth or 'preset'}), {args.input}² input (rendered {args.size}²), patch {args.patch}, grid {list(grid)} "
           f"({grid[0] * grid[1] * grid[2]} tokens), {args.strategy} {args.ratio}, {args.target}, "
           f"{len(splits['train'])} train clips, {args.epochs} epochs, {seconds:.0f} s")
     knn0 = record["model"][KNN_TOP1]

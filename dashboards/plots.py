@@ -11,6 +11,7 @@ import pandas as pd  # noqa: E402
 
 from dashboards.ablation import ci95  # noqa: E402
 from dashboards.study_runs import CURVES  # noqa: E402
+from trainables.tracking import PRETRAIN_LOSS_FLOOR  # noqa: E402
 from trainables.tracking import TEST_TOP1 as TOP1  # noqa: E402
 
 
@@ -111,9 +112,13 @@ def top1_vs_gflops(trials: pd.DataFrame, axes: list[str]) -> bytes | None:
 
 
 def training_curves(trials: pd.DataFrame, histories: dict[str, pd.DataFrame], axes: list[str]) -> bytes | None:
+    """Per epoch: the pretraining loss (with the loss of predicting zero, dashed, where the
+    target has one), the fine-tuning loss and the validation top-1; one line per trial, each
+    point marked, so a one-epoch stage still shows."""
     if not any(not h.empty for h in histories.values()):
         return None
     fig, axs = plt.subplots(1, 3, figsize=(15, 4))
+    floors = []
     for _, row in trials.iterrows():
         history = histories.get(row["run_id"])
         if history is None or history.empty:
@@ -122,9 +127,16 @@ def training_curves(trials: pd.DataFrame, histories: dict[str, pd.DataFrame], ax
         for ax, metric in zip(axs, CURVES):
             points = history[history["metric"] == metric].sort_values("step")
             if not points.empty:
-                ax.plot(points["step"], points["value"], marker=".", label=label)
+                ax.plot(points["step"], points["value"], marker="o", markersize=3, label=label)
+        floors += list(history.loc[history["metric"] == PRETRAIN_LOSS_FLOOR, "value"])
+    if floors:
+        axs[0].axhline(sum(floors) / len(floors), color="black", linestyle="--", linewidth=1,
+                       label="predicting zero (mean floor)")
     for ax, metric in zip(axs, CURVES):
         ax.set_title(metric)
         ax.set_xlabel("epoch")
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    if floors:
+        axs[0].legend(fontsize=7)
     axs[-1].legend(fontsize=7)
     return _png(fig)

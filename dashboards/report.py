@@ -11,7 +11,9 @@ import pandas as pd
 
 from dashboards import ablation, arms, papers, plots, timeline
 from dashboards.study_runs import StudyRuns, load
+from dashboards.arms import CONTROL_ARM
 from trainables import tracking
+from trainables.tracking import MASK_FOLDER, RECONSTRUCTION_FOLDER
 
 REPORT_FOLDER = "report"
 USED_METHODS = ("pretrain.masking.strategy", "finetune.masking.strategy", "pretrain.target")
@@ -37,9 +39,10 @@ def build(uri: str, experiment: str, out_dir: Path, study_id: str | None = None,
     timing.to_csv(out_dir / "timeline.csv", index=False)
     paired = arms.comparisons(uri, runs.trials, runs.axes, runs.reference) if not runs.trials.empty else pd.DataFrame()
     paired.to_csv(out_dir / "paired.csv", index=False)
-    gallery = _mask_gallery(uri, runs)
+    galleries = {"Masks": _gallery(uri, runs, MASK_FOLDER),
+                 "Reconstructions after pretraining": _gallery(uri, runs, RECONSTRUCTION_FOLDER)}
     page = out_dir / "report.html"
-    page.write_text(_html(experiment, runs, table, figures, gallery, timing, paired))
+    page.write_text(_html(experiment, runs, table, figures, galleries, timing, paired))
     if log_to_parent:
         client = tracking.client(uri)
         for path in sorted(out_dir.iterdir()):
@@ -48,23 +51,28 @@ def build(uri: str, experiment: str, out_dir: Path, study_id: str | None = None,
     return page
 
 
-def _mask_gallery(uri: str, runs: StudyRuns) -> list[tuple[str, bytes]]:
-    """One mask picture per axis combination (its first finished seed)."""
+def _gallery(uri: str, runs: StudyRuns, folder: str) -> list[tuple[str, bytes | None]]:
+    """One picture of `folder` per arm (its first trial that has one): (caption, PNG); the
+    from-scratch control gets (caption, None) where pretraining pictures are asked for."""
     client = tracking.client(uri)
     shown, out = set(), []
     for _, row in runs.trials.iterrows():
         combo = tuple(row.get(a) for a in runs.axes)
         if combo in shown:
             continue
+        label = f"{row['key']} {' '.join(f'{a}={row.get(a)}' for a in runs.axes)}"
+        if folder == RECONSTRUCTION_FOLDER and row.get("arm") == CONTROL_ARM:
+            out.append((f"{label} — from scratch: no pretraining, nothing reconstructed", None))
+            shown.add(combo)
+            continue
         try:
-            pictures = [a.path for a in client.list_artifacts(row["run_id"], "masks") if a.path.endswith(".png")]
+            pictures = [a.path for a in client.list_artifacts(row["run_id"], folder) if a.path.endswith(".png")]
         except Exception:  # an artifact store the reader cannot reach: no gallery, still a report
             pictures = []
         with tempfile.TemporaryDirectory() as tmp:
             for path in pictures:
                 local = client.download_artifacts(row["run_id"], path, tmp)
-                out.append((f"{row['key']} {' '.join(f'{a}={row.get(a)}' for a in runs.axes)} — {Path(path).name}",
-                            Path(local).read_bytes()))
+                out.append((f"{label} — {Path(path).name}", Path(local).read_bytes()))
         if pictures:
             shown.add(combo)
     return out
@@ -74,7 +82,7 @@ def _img(png: bytes, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
 
 
-def _html(name: str, runs: StudyRuns, table: pd.DataFrame, figures: dict, gallery, timing: pd.DataFrame,
+def _html(name: str, runs: StudyRuns, table: pd.DataFrame, figures: dict, galleries: dict, timing: pd.DataFrame,
           paired: pd.DataFrame) -> str:
     trials = runs.trials
     counts = trials["status"].value_counts().to_dict() if not trials.empty else {}
@@ -95,9 +103,11 @@ def _html(name: str, runs: StudyRuns, table: pd.DataFrame, figures: dict, galler
                         ("training_curves.png", "Training curves")):
         if figures.get(file):
             parts += [f"<h2>{title}</h2>", _img(figures[file], title)]
-    if gallery:
-        parts.append("<h2>Masks</h2><div class=gallery>")
-        parts += [f"<figure>{_img(png, label)}<figcaption>{html.escape(label)}</figcaption></figure>"
+    for title, gallery in galleries.items():
+        if not any(png for _, png in gallery):
+            continue
+        parts.append(f"<h2>{title}</h2><div class=gallery>")
+        parts += [f"<figure>{_img(png, label) if png else ''}<figcaption>{html.escape(label)}</figcaption></figure>"
                   for label, png in gallery]
         parts.append("</div>")
     if not timing.empty:

@@ -9,9 +9,11 @@ import pandas as pd
 
 from orchestrator.errors import UserInputError
 from trainables import tracking
-from trainables.tracking import ARM_TAG, AXIS_TAG_PREFIX, FINETUNE_LOSS, PRETRAIN_LOSS, TRIAL_KEY_TAG, VAL_TOP1
+from trainables.tracking import (ARM_TAG, AXIS_TAG_PREFIX, FINETUNE_LOSS, PRETRAIN_LOSS, PRETRAIN_LOSS_FLOOR,
+                                 TRIAL_KEY_TAG, VAL_TOP1)
 
 CURVES = (PRETRAIN_LOSS, FINETUNE_LOSS, VAL_TOP1)
+HISTORIES = (*CURVES, PRETRAIN_LOSS_FLOOR)     # the floor is drawn under the pretraining loss
 
 
 @dataclass
@@ -63,7 +65,7 @@ def load(uri: str, experiment: str, study_id: str | None = None, with_histories:
     if with_histories:
         for run_id in trials["run_id"]:
             histories[run_id] = pd.DataFrame(
-                [(name, m.step, m.value) for name in CURVES for m in client.get_metric_history(run_id, name)],
+                [(name, m.step, m.value) for name in HISTORIES for m in client.get_metric_history(run_id, name)],
                 columns=["metric", "step", "value"])
     reference = parent.data.tags.get(tracking.REFERENCE_TAG)
     return StudyRuns(exp.experiment_id, sid, parent.info.run_id, trials, sorted(axes), histories,

@@ -29,6 +29,7 @@ def log_study(uri: str, tmp_path: Path, finished: bool = True) -> str:
     parent = tracking.parent_run(uri, exp, study_id, study_id, {"study.name": "report-study"})
     client = tracking.client(uri)
     picture = mask_png(tmp_path / "pretrain_mask.png")
+    reconstruction = mask_png(tmp_path / "pretrain_reconstruction.png")
     key = 0
     for strategy in ("random", "tube"):
         for ratio in (0.75, 0.9):
@@ -53,6 +54,7 @@ def log_study(uri: str, tmp_path: Path, finished: bool = True) -> str:
                 metrics += [Metric(f"timeline/{event}_s", seconds, 0, 0) for event, seconds in timeline.items()]
                 client.log_batch(run_id, metrics=metrics)
                 client.log_artifact(run_id, str(picture), "masks")
+                client.log_artifact(run_id, str(reconstruction), "reconstructions")
                 client.set_terminated(run_id, "FINISHED")
     return parent
 
@@ -87,8 +89,10 @@ def test_report_renders_and_is_attached_to_the_parent_run(mlflow_ui, tmp_path):
     assert "Where each trial's time went" in text
     timing = (out_dir / "timeline.csv").read_text().splitlines()
     assert len(timing) == 9 and timing[1].startswith("t000,0.1,2.0,0.5,10.0,0.3,0.1,0.2") and timing[1].endswith(",13.2")
+    assert "<h2>Masks</h2>" in text and "<h2>Reconstructions after pretraining</h2>" in text
+    assert text.count("pretrain_reconstruction.png</figcaption>") == 4      # one per arm
     sizes = rendered_image_sizes(page, tmp_path)
-    assert len(sizes) >= 4                    # three plots and the mask gallery
+    assert len(sizes) >= 11                   # three plots, four masks, four reconstructions
     assert all(w > 200 and h > 100 for w, h in sizes), sizes
 
     request = urllib.request.Request(f"{server}/api/2.0/mlflow/artifacts/list?run_id={parent}&path=report")

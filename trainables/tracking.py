@@ -53,6 +53,8 @@ WORKER_GROUP_START = "timing/worker_group_start_s"
 TRIAL_ERROR = "trial_error"         # in a reported result: the TrialFailure that ends the trial
 
 TEST_PREDICTIONS = "predictions/test.csv"     # artifact: clip, label, prediction, correct, top5
+MASK_FOLDER = "masks"                         # artifacts: each stage's mask picture
+RECONSTRUCTION_FOLDER = "reconstructions"     # artifact: what the pretrained model reconstructs
 
 # Metrics a scheduler or a search may optimise → their direction.
 SCHEDULER_METRICS = {VAL_TOP1: "max", VAL_TOP5: "max", FINETUNE_LOSS: "min", "finetune/val_loss": "min",

@@ -7,7 +7,7 @@ from trainables.data.clips import ClipDataset
 from trainables.loops.epoch import Schedule, adamw, decay_groups, run_epoch, steps_or_fail
 from trainables.loops.knn import knn_metric
 from trainables.loops.worker import Worker, all_sum, make_loader, prepare, report, unwrap
-from trainables.mask_picture import log_mask_picture
+from trainables.mask_picture import log_mask_picture, log_reconstruction
 from trainables.models.build import build_autoencoder
 from trainables.models.flops import autoencoder_gflops, encoder_gflops
 from trainables.targets.loss import ReconstructionLoss
@@ -65,5 +65,7 @@ def pretrain(cfg, splits: dict, w: Worker, state: dict | None, tokenizer_dir: st
         report(record["epochs"][-1],
                {"stage": Stage.PRETRAIN.value, "epoch": epoch, "clips": clips_done, "model": unwrap(model).state_dict(),
                 "optimizer": optimizer.state_dict(), "record": record}, w)
+    if w.is_main:
+        log_reconstruction(unwrap(model), cfg, splits["val"], w.log)
     w.timeline.mark("pretrain_end")
     return unwrap(model).state_dict(), record

@@ -9,7 +9,8 @@ import tempfile
 
 from trainables.data.clips import ClipDataset
 from trainables.loops.worker import Worker, report
-from trainables.mask_picture import log_mask_picture
+from trainables.mask_picture import log_mask_picture, log_reconstruction
+from trainables.models.build import build_autoencoder
 from trainables.tracking import PRETRAIN_DONE_TAG, Stage
 
 FOLDER = "pretrain"
@@ -49,6 +50,9 @@ def reuse(cfg, splits: dict, w: Worker, tracking_uri: str, run_id: str, reused_f
         dataset = ClipDataset(splits["train"], cfg.data, train=True, seed=cfg.seed, token_grid=cfg.token_grid,
                               masking=cfg.pretrain.masking)
         log_mask_picture(dataset, cfg, w.log, Stage.PRETRAIN)
+        autoencoder = build_autoencoder(cfg)
+        autoencoder.load_state_dict(weights)
+        log_reconstruction(autoencoder, cfg, splits["val"], w.log)
     for i, metrics in enumerate(record["epochs"]):
         last = i == len(record["epochs"]) - 1
         # The last report carries the weights, so a restarted worker group does not replay twice.
