@@ -42,7 +42,7 @@ def cmd_validate(args) -> int:
         preflight.check_storage(spec.storage.path)
     for data in {t.config.data.root: t.config.data for t in trials}.values():
         if data.source == "lists" or Path(data.root, "manifest.json").is_file():  # synthetic: made by `run`
-            preflight.check_lists(data)
+            preflight.check_lists(data, absent_ok=True)
     search = {"grid": "grid", "random": f"random {spec.search.num_samples} of the grid",
               "optuna": f"optuna: {spec.search.num_samples} trials picked from these points by TPE on "
                         f"{spec.search.metric}"}[spec.search.kind]

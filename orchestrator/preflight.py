@@ -128,15 +128,21 @@ def _check_storage_uri(uri: str) -> None:
             f"credentials of its object store"]) from None
 
 
-def check_lists(data) -> dict[str, str]:
+def check_lists(data, absent_ok: bool = False) -> dict[str, str]:
     """The train/val/test lists of a `DataConfig`: each exists, parses (UTF-8, `path label`
     lines, labels within num_classes), and names videos that exist and are not empty. A few
     missing or empty videos are tolerated (training skips them) up to
-    `data.max_unreadable_fraction`; more refuse the study. → split → list path."""
+    `data.max_unreadable_fraction`; more refuse the study. With `absent_ok` (validate), a
+    root that is not on this machine at all (a cluster's dataset) is noted, not refused.
+    → split → list path."""
     from trainables.data.lists import ListFormatError, read_list
     root = Path(data.root).resolve()
     paths = {split: root / getattr(data, f"{split}_list") for split in ("train", "val", "test")}
     problems = [f"data.{split}_list: {path} does not exist" for split, path in paths.items() if not path.is_file()]
+    if problems and absent_ok and not root.exists():
+        print(f"note: data.root={data.root} is not on this machine: its lists are checked where the study runs",
+              file=sys.stderr, flush=True)
+        return {}
     if problems:
         raise UserInputError(f"data.root={data.root}", problems)
     for split, path in paths.items():

@@ -20,7 +20,11 @@ exp=$(curl -s "$api/experiments/get-by-name?experiment_name=$experiment" | pytho
 quote() { python3 -c "import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1]))" "$1"; }
 filter=$(quote "params.\`pretrain.masking.strategy\` = '$strategy'")
 .venv/bin/python -c "import playwright" 2>/dev/null || .venv/bin/pip install -q -c .venv/maskray-torch-pin.txt playwright
-.venv/bin/python scripts/mlflow_screenshots.py runs "http://127.0.0.1:$port/#/experiments/$exp/runs?searchFilter=$filter" \
+# the page `maskray ui` and `maskray run` print for the study (Model training view, runs table)
+.venv/bin/python scripts/mlflow_screenshots.py runs "http://127.0.0.1:$port/#/experiments/$exp?workflowType=machine_learning" \
+    "$out/mlflow_study_runs.png"
+.venv/bin/python scripts/mlflow_screenshots.py runs \
+    "http://127.0.0.1:$port/#/experiments/$exp/runs?searchFilter=$filter&workflowType=machine_learning" \
     "$out/mlflow_runs_filtered.png"
 runs=$(curl -s -X POST -H 'Content-Type: application/json' \
     -d "{\"experiment_ids\": [\"$exp\"], \"filter\": \"tags.\`maskray.role\` = 'trial'\", \"max_results\": 50}" \
@@ -28,6 +32,12 @@ runs=$(curl -s -X POST -H 'Content-Type: application/json' \
 .venv/bin/python scripts/mlflow_screenshots.py compare \
     "http://127.0.0.1:$port/#/compare-runs?runs=$(quote "$runs")&experiments=$(quote "[\"$exp\"]")" \
     "$out/mlflow_compare_parallel.png"
+# one trial's reconstruction picture, as logged (artifact reconstructions/pretrain_reconstruction.png)
+first=$(curl -s -X POST -H 'Content-Type: application/json' \
+    -d "{\"experiment_ids\": [\"$exp\"], \"filter\": \"tags.\`maskray.arm\` = 'pretrained'\", \"max_results\": 1, \"order_by\": [\"tags.\`maskray.trial_key\` ASC\"]}" \
+    "$api/runs/search" | python3 -c "import sys, json; print(json.load(sys.stdin)['runs'][0]['info']['run_id'])")
+curl -sf "http://127.0.0.1:$port/get-artifact?path=reconstructions/pretrain_reconstruction.png&run_uuid=$first" \
+    -o "$out/reconstruction_$experiment.png" || echo "no reconstruction picture in run $first"
 report="$store/reports/$experiment/report.html"
 if [ -f "$report" ]; then
   "$browser" "${flags[@]}" --window-size=1300,2200 --screenshot="$out/report_$experiment.png" "file://$report"

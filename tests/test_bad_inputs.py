@@ -247,3 +247,12 @@ def test_bad_mask_and_data_check_arguments_are_refused(tmp_path):
     refused(tmp_path, "mask", "tubes", "--ratio", "0.9", "--grid", "4,4,4", culprit="unknown masking strategy 'tubes'")
     refused(tmp_path, "mask", "tube", "--ratio", "0.9", "--grid", "4,4", culprit="expected T,H,W positive integers")
     refused(tmp_path, "data", "check", str(tmp_path / "none.csv"), culprit=f"{tmp_path / 'none.csv'}: list file does not exist")
+
+
+def test_validate_notes_a_dataset_that_is_not_on_this_machine(tmp_path):
+    """A study's paper preset names a cluster's dataset: validate checks the study and says
+    the lists are checked where it runs (run itself refuses absent lists, above)."""
+    from tests.conftest import REPO
+    out = maskray("validate", str(REPO / "studies" / "quickstart.yaml"), "--preset", "paper", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "data.root=data/kinetics400 is not on this machine" in out.stderr and "Traceback" not in out.stderr
