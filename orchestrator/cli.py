@@ -72,7 +72,17 @@ def cmd_run(args) -> int:
     options = LaunchOptions(args.address, args.tracking_uri, args.storage or storage, args.num_cpus, args.verbose,
                             reuse_pretraining=not args.no_pretrain_cache, resume_id=resume_id,
                             retry_failed=getattr(args, "retry_failed", False))
-    study_id, parent_id, grid = run_study(spec, trials, args.study, options)
+    try:
+        study_id, parent_id, grid = run_study(spec, trials, args.study, options)
+    except Exception as e:
+        if "API request to" not in str(e):   # MLflow's REST client, after its retries
+            raise
+        print(f"error: the MLflow tracking server {args.tracking_uri or spec.tracking.uri} stopped answering "
+              f"({str(e).splitlines()[0][:300]}); the trials that needed it failed. When it is back, "
+              f"`maskray resume {args.study} --retry-failed"
+              f"{' --tracking-uri ' + args.tracking_uri if args.tracking_uri else ''}` finishes the study",
+              file=sys.stderr)
+        return 1
     axes = list(trials[0].axes)
     rows, errors = [], []
     for result in sorted(grid, key=lambda r: r.config["trial"]["key"]):
