@@ -88,9 +88,14 @@ def run_trial(param: dict, study: StudyContext) -> None:
         failure = _run_in_driver(loop_config) if study.in_driver else _run_worker_group(loop_config, study, trial["key"])
         if failure:
             raise RuntimeError(f"trial {trial['key']}: {failure}")
+    except SystemExit:
+        # Tune stopped this trial (ASHA, Ctrl-C) inside its report. Tune can return from fit()
+        # and the study close this run before this thread gets here: the study's close decides.
+        raise
     except BaseException as e:
-        client.set_tag(run_id, tracking.END_REASON_TAG, f"{type(e).__name__}: {e}"[:5000])
-        client.set_terminated(run_id, "FAILED")
+        if client.get_run(run_id).info.status == "RUNNING":   # not closed by the study already
+            client.set_tag(run_id, tracking.END_REASON_TAG, f"{type(e).__name__}: {e}"[:5000])
+            client.set_terminated(run_id, "FAILED")
         raise
     finally:
         if key:

@@ -30,4 +30,5 @@ def test_asha_study_runs_every_trial_and_closes_their_runs(synth_root, tmp_path)
     if second.info.status == "KILLED":
         assert second.data.tags.get("maskray.stopped_by") == "asha"
     else:
-        assert second.info.status == "FINISHED" and "finetune/test_top1" in second.data.metrics
+        assert second.info.status == "FINISHED" and "finetune/test_top1" in second.data.metrics, (
+            second.info.status, second.data.tags, out.stdout[-3000:])
