@@ -160,3 +160,19 @@ def test_synth_command_writes_a_dataset_a_study_can_read(tmp_path):
         assert items and all(p.endswith(".mp4") for p, _ in items)
         clip, _, _ = read_clip(items[0][0], 8, 1, 32, train=False, rng=np.random.default_rng(0))
         assert clip.shape == (8, 32, 32, 3)
+
+
+def test_a_larger_test_split_keeps_the_training_and_validation_clips(tmp_path):
+    from trainables.data import synth
+    small = synth.generate(tmp_path / "a", clips_per_class=5, size=32, frames=8)
+    large = synth.generate(tmp_path / "b", clips_per_class=5, size=32, frames=8, test_clips_per_class=4)
+    assert large["splits"] == {**small["splits"], "test": 4 * len(SYNTH_CLASSES)}
+    assert small["splits"]["test"] == len(SYNTH_CLASSES)
+    train_a, train_b = read_list(tmp_path / "a" / "train.csv"), read_list(tmp_path / "b" / "train.csv")
+    assert [label for _, label in train_a] == [label for _, label in train_b]
+    for (path_a, _), (path_b, _) in zip(train_a[-3:], train_b[-3:]):   # the last class's: drawn last
+        frames = [read_clip(p, 8, 1, 32, train=False, rng=np.random.default_rng(0))[0] for p in (path_a, path_b)]
+        assert np.array_equal(*frames)
+    # an existing dataset made with other parameters is regenerated, the same one is kept
+    assert synth.ensure(tmp_path / "a", clips_per_class=5, size=32, frames=8, fps=16, seed=0,
+                        test_clips_per_class=4)["splits"]["test"] == 4 * len(SYNTH_CLASSES)

@@ -34,6 +34,9 @@ class Strict(BaseModel):
 class SynthConfig(Strict):
     """How `synthetic-actions` is generated when it is missing (see `maskray data synth`)."""
     clips_per_class: int = Field(40, ge=3)
+    # test clips per class in place of the 15 % split of clips_per_class: a test split large
+    # enough to resolve the differences a study asks about (benchmarks/test_split_power.py)
+    test_clips_per_class: int | None = Field(None, ge=1)
     size: int = Field(64, ge=16)
     frames: int = Field(16, ge=4)
     fps: int = Field(16, ge=1)

@@ -102,26 +102,28 @@ def write_h264(path: Path, frames: np.ndarray, fps: int = 16, gop: int = 8) -> N
 
 
 def generate(root: str | Path, clips_per_class: int = 40, size: int = 64, frames: int = 16,
-             fps: int = 16, seed: int = 0) -> dict:
-    """Writes `root/videos/*.mp4` and `root/{train,val,test}.csv`; returns the manifest."""
+             fps: int = 16, seed: int = 0, test_clips_per_class: int | None = None) -> dict:
+    """Writes `root/videos/*.mp4` and `root/{train,val,test}.csv`; returns the manifest.
+    `clips_per_class` is split 70/15/15; `test_clips_per_class` replaces the test share."""
     root = Path(root)
     (root / "videos").mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
     rows: dict[str, list[str]] = {s: [] for s, _ in SPLITS}
     # every split gets a clip of every class, even at the smallest size (3 clips per class)
     n_val = max(1, round(SPLITS[1][1] * clips_per_class))
     n_train = min(round(SPLITS[0][1] * clips_per_class), clips_per_class - n_val - 1)
     bounds = [n_train, n_train + n_val]
+    per_class = n_train + n_val + (test_clips_per_class or clips_per_class - n_train - n_val)
     for label in range(len(SYNTH_CLASSES)):
-        for i in range(clips_per_class):
+        for i in range(per_class):
             split = SPLITS[int(np.searchsorted(bounds, i, side="right"))][0]
             rel = f"videos/{SYNTH_CLASSES[label]}_{i:04d}.mp4"
-            write_h264(root / rel, render_clip(label, rng, size, frames), fps)
+            # each clip its own stream: a larger test split leaves the other clips as they were
+            write_h264(root / rel, render_clip(label, np.random.default_rng([seed, label, i]), size, frames), fps)
             rows[split].append(f"{rel} {label}")
     for split, lines in rows.items():
         (root / f"{split}.csv").write_text("\n".join(lines) + "\n")
     manifest = {"dataset": "synthetic-actions", "classes": list(SYNTH_CLASSES),
-                "clips_per_class": clips_per_class, "size": size, "frames": frames, "fps": fps,
+                "clips_per_class": clips_per_class, "test_clips_per_class": test_clips_per_class, "size": size, "frames": frames, "fps": fps,
                 "seed": seed, "splits": {s: len(r) for s, r in rows.items()}}
     (root / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
