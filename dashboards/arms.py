@@ -73,10 +73,9 @@ def control_of(arm: Arm, arms: list[Arm], pretraining_axes: set[str]) -> Arm | N
     return None
 
 
-def comparisons(uri: str, trials: pd.DataFrame, axes: list[str], reference: dict | None) -> pd.DataFrame:
-    """One row per pretrained arm: Δ vs its control and Δ vs the reference arm (points of test
-    top-1, paired 95 % intervals), and a sentence for each."""
-    arms = load_arms(uri, trials, axes)
+def comparisons(arms: list[Arm], axes: list[str], reference: dict | None) -> pd.DataFrame:
+    """One row per pretrained arm (`load_arms`): Δ vs its control and Δ vs the reference arm
+    (points of test top-1, paired 95 % intervals), and a sentence for each."""
     pretraining_axes = {a for a in axes if a == "pretrain" or a.startswith("pretrain.")}
     ref = next((arm for arm in arms if not arm.control and reference is not None
                 and all(str(arm.axes.get(a)) == str(v) for a, v in reference.items())), None)

@@ -12,6 +12,7 @@ import pandas as pd
 from dashboards import ablation, arms, papers, plots, timeline
 from dashboards.study_runs import StudyRuns, load
 from dashboards.arms import CONTROL_ARM
+from dashboards.directions import checked_directions
 from trainables import tracking
 from trainables.tracking import MASK_FOLDER, RECONSTRUCTION_FOLDER
 
@@ -37,12 +38,15 @@ def build(uri: str, experiment: str, out_dir: Path, study_id: str | None = None,
     table.to_csv(out_dir / "ablation.csv", index=False)
     timing = timeline.timeline_table(runs.trials)
     timing.to_csv(out_dir / "timeline.csv", index=False)
-    paired = arms.comparisons(uri, runs.trials, runs.axes, runs.reference) if not runs.trials.empty else pd.DataFrame()
+    study_arms = arms.load_arms(uri, runs.trials, runs.axes) if not runs.trials.empty else []
+    paired = arms.comparisons(study_arms, runs.axes, runs.reference) if study_arms else pd.DataFrame()
     paired.to_csv(out_dir / "paired.csv", index=False)
+    findings = checked_directions(study_arms, runs.trials)
+    findings.to_csv(out_dir / "directions.csv", index=False)
     galleries = {"Masks": _gallery(uri, runs, MASK_FOLDER),
                  "Reconstructions after pretraining": _gallery(uri, runs, RECONSTRUCTION_FOLDER)}
     page = out_dir / "report.html"
-    page.write_text(_html(experiment, runs, table, figures, galleries, timing, paired))
+    page.write_text(_html(experiment, runs, table, figures, galleries, timing, paired, findings))
     if log_to_parent:
         client = tracking.client(uri)
         for path in sorted(out_dir.iterdir()):
@@ -83,7 +87,7 @@ def _img(png: bytes, alt: str) -> str:
 
 
 def _html(name: str, runs: StudyRuns, table: pd.DataFrame, figures: dict, galleries: dict, timing: pd.DataFrame,
-          paired: pd.DataFrame) -> str:
+          paired: pd.DataFrame, findings: pd.DataFrame) -> str:
     trials = runs.trials
     counts = trials["status"].value_counts().to_dict() if not trials.empty else {}
     finished = counts.get("FINISHED", 0)
@@ -99,6 +103,7 @@ def _html(name: str, runs: StudyRuns, table: pd.DataFrame, figures: dict, galler
                   "<p>Mean ± 95 % confidence interval (Student t) over seeds; ★ marks the best test top-1.</p>",
                   _table_html(table, runs.axes)]
         parts += _paired_html(paired, runs.axes)
+        parts += _directions_html(findings)
     for file, title in (("top1_by_axis.png", "Top-1 by axis"), ("top1_vs_gflops.png", "Accuracy vs compute"),
                         ("training_curves.png", "Training curves")):
         if figures.get(file):
@@ -152,6 +157,18 @@ def _paired_html(paired: pd.DataFrame, axes: list[str]) -> list[str]:
             "the same test clips on both sides (one seed: over clips, with McNemar's exact test).</p>",
             paired[[*axes, "seeds", *shown]].to_html(index=False, border=0, classes="paired"),
             "<ul>" + "".join(f"<li>{html.escape(r)}</li>" for r in readings) + "</ul>"]
+
+
+def _directions_html(findings: pd.DataFrame) -> list[str]:
+    """The seed papers' findings that this study's arms can check, each with its verdict."""
+    if findings.empty:
+        return []
+    return ["<h2>The papers' findings, checked here</h2>",
+            "<p>Each finding as A ≥ B + margin, on this study's arms (points of test top-1, paired 95 % "
+            "bootstrap interval): <b>reproduced</b> when the interval lies above the margin, "
+            "<b>contradicted</b> below it, <b>not separated</b> when it contains it. Ours is a laptop-scale "
+            "study; theirs ViT-B on full datasets.</p>",
+            findings.to_html(index=False, border=0, classes="directions", na_rep="–")]
 
 
 def _table_html(table: pd.DataFrame, axes: list[str]) -> str:

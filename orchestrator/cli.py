@@ -124,18 +124,24 @@ def _paired_summary(uri: str, experiment: str, study_id: str) -> str:
     """Each arm against the from-scratch control and the reference arm, paired on the same
     seeds and test clips (as in `maskray report`)."""
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    from dashboards.arms import comparisons
+    from dashboards.arms import comparisons, load_arms
+    from dashboards.directions import checked_directions
     from dashboards.study_runs import load
     from trainables.tracking import absolute_uri
     runs = load(absolute_uri(uri), experiment, study_id, with_histories=False)
-    paired = comparisons(absolute_uri(uri), runs.trials, runs.axes, runs.reference)
+    arms = load_arms(absolute_uri(uri), runs.trials, runs.axes)
+    paired = comparisons(arms, runs.axes, runs.reference)
     if paired.empty:
         return "\nno paired comparison: no finished trial has per-clip predictions"
     columns = [c for c in ("Δ vs scratch", "Δ vs reference") if c in paired]
     rows = [[str(r[a]) for a in runs.axes] + [str(r["seeds"])] + [r[c] for c in columns] for _, r in paired.iterrows()]
     readings = [r for c in columns for r in paired[f"{c}: reading"] if r]
+    findings = checked_directions(arms, runs.trials)
+    checked = [f"- {f['paper']}: {f['finding']}: {f['A']} − {f['B']} {f['Δ A − B']} (margin {f['margin']:+g}) → "
+               f"{f['verdict']}" for _, f in findings.iterrows()]
     return ("\nTest top-1 differences in points, paired on the same seeds and test clips (95 % bootstrap interval):\n"
-            + _format_table([*runs.axes, "seeds", *columns], rows) + "\n" + "\n".join(f"- {r}" for r in readings))
+            + _format_table([*runs.axes, "seeds", *columns], rows) + "\n" + "\n".join(f"- {r}" for r in readings)
+            + ("\nThe papers' findings this study checks:\n" + "\n".join(checked) if checked else ""))
 
 
 def _error_summary(error: BaseException, max_lines: int = 25) -> str:

@@ -228,3 +228,9 @@ def test_control_arm_and_paired_comparisons_in_the_report(synth_root, tmp_path):
         assert "over 2 seeds" in row["Δ vs scratch: reading"]
         assert ("not separated" in row["Δ vs scratch: reading"]) == (row["Δ vs scratch: separated"] == "False")
     assert by_strategy["random"]["Δ vs reference"] != "–" and by_strategy["tube"]["Δ vs reference"] == "–"
+    # VideoMAE's "tube ≥ random" is the one finding these arms can check
+    assert "The papers' findings, checked here" in text
+    findings = list(csv.DictReader(open(tmp_path / "report" / "directions.csv")))
+    assert [(f["paper"], f["A"], f["B"]) for f in findings] == [("VideoMAE", "strategy=tube", "strategy=random")]
+    assert findings[0]["verdict"] in ("reproduced", "contradicted", "not separated")
+    assert "The papers' findings this study checks:" in out.stdout
