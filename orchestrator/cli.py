@@ -159,8 +159,8 @@ def _pct(x) -> str:
 def cmd_data_synth(args) -> int:
     from trainables.data import synth
     manifest = synth.generate(args.dir, args.clips_per_class, args.size, args.frames, args.fps, args.seed,
-                              args.test_clips_per_class)
-    print(f"synthetic-actions in {args.dir}: {len(manifest['classes'])} classes, splits {manifest['splits']}")
+                              args.test_clips_per_class, args.style)
+    print(f"synthetic-actions ({args.style}) in {args.dir}: {len(manifest['classes'])} classes, splits {manifest['splits']}")
     return 0
 
 
@@ -342,6 +342,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("dir")
     s.add_argument("--clips-per-class", type=int, default=40, help="split 70/15/15 into train/val/test")
     s.add_argument("--test-clips-per-class", type=int, help="test clips per class instead of the 15 %% share")
+    s.add_argument("--style", choices=("flat", "textured"), default="flat",
+                   help="flat (default): plain colours, no noise; textured: noisy, textured, panning")
     s.add_argument("--size", type=int, default=64)
     s.add_argument("--frames", type=int, default=16)
     s.add_argument("--fps", type=int, default=16)

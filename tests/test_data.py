@@ -176,3 +176,25 @@ def test_a_larger_test_split_keeps_the_training_and_validation_clips(tmp_path):
     # an existing dataset made with other parameters is regenerated, the same one is kept
     assert synth.ensure(tmp_path / "a", clips_per_class=5, size=32, frames=8, fps=16, seed=0,
                         test_clips_per_class=4)["splits"]["test"] == 4 * len(SYNTH_CLASSES)
+
+
+def test_flat_clips_leave_only_the_object_to_predict(tmp_path):
+    """Decoded as training reads them, a flat clip's tokens away from the object have a
+    per-token normalized target of zero (a masked autoencoder can predict them), and the
+    object's tokens are not flat; a textured clip's tokens are all noise."""
+    import torch
+    from trainables.data import synth
+    from trainables.targets.pixel import normalized_per_token, tubelet_pixels
+
+    def token_energy(style):
+        synth.generate(tmp_path / style, clips_per_class=3, size=64, frames=16, style=style)
+        path, _ = read_list(tmp_path / style / "train.csv")[0]
+        clip, _, _ = read_clip(path, 8, 2, 32, train=False, rng=np.random.default_rng(0))
+        video = torch.from_numpy(clip).permute(3, 0, 1, 2)[None].float() / 255
+        return normalized_per_token(tubelet_pixels(video, 2, 8)).square().mean(dim=(2, 3))[0]
+
+    flat, textured = token_energy("flat"), token_energy("textured")
+    # away from the object (and the codec's ringing around it): flat, exactly predictable
+    assert (flat < 0.05).float().mean() >= 0.25
+    assert (flat > 0.5).any()                          # the object's
+    assert (textured < 0.05).float().mean() == 0       # unit-variance noise everywhere

@@ -37,6 +37,9 @@ class SynthConfig(Strict):
     # test clips per class in place of the 15 % split of clips_per_class: a test split large
     # enough to resolve the differences a study asks about (benchmarks/test_split_power.py)
     test_clips_per_class: int | None = Field(None, ge=1)
+    style: Literal["flat", "textured"] = Field("flat", description=(
+        "flat: one colour for background and object, no noise (masked pretraining can learn it); "
+        "textured: noisy, textured, sometimes panning (the datasets before 2026-12-06)"))
     size: int = Field(64, ge=16)
     frames: int = Field(16, ge=4)
     fps: int = Field(16, ge=1)
@@ -150,9 +153,10 @@ class PretrainConfig(OptimConfig):
         None, description="several targets at once, name → loss weight, one decoder each (replaces target)")
     regressor: RegressorConfig | None = None
     tokenizer: TokenizerConfig = TokenizerConfig()
-    knn_every: int = Field(1, ge=0, description="pretrain/knn_top1 every N epochs and at the end (0: off)")
+    knn_every: int = Field(1, ge=0, description=(
+        "the probes (pretrain/knn_top1, pretrain/linear_top1) every N epochs and at the end (0: off)"))
     knn_k: int = Field(20, ge=1)
-    knn_max_train: int = Field(10000, ge=1, description="train clips used as the k-NN memory")
+    knn_max_train: int = Field(10000, ge=1, description="train clips the probes learn from")
 
     @field_validator("targets")
     @classmethod

@@ -5,13 +5,13 @@ import time
 
 from trainables.data.clips import ClipDataset
 from trainables.loops.epoch import Schedule, adamw, decay_groups, run_epoch, steps_or_fail
-from trainables.loops.knn import knn_metric
+from trainables.loops.probes import probe_metrics
 from trainables.loops.worker import Worker, all_sum, make_loader, prepare, report, unwrap
 from trainables.mask_picture import log_mask_picture, log_reconstruction
 from trainables.models.build import build_autoencoder
 from trainables.models.flops import autoencoder_gflops, encoder_gflops
 from trainables.targets.loss import ReconstructionLoss
-from trainables.tracking import KNN_TOP1, PRETRAIN_LOSS_FLOOR, Stage
+from trainables.tracking import PRETRAIN_LOSS_FLOOR, Stage
 
 
 def pretrain(cfg, splits: dict, w: Worker, state: dict | None, tokenizer_dir: str | None = None) -> tuple[dict, dict]:
@@ -47,9 +47,10 @@ def pretrain(cfg, splits: dict, w: Worker, state: dict | None, tokenizer_dir: st
     if w.is_main and not state:  # datasets, model, FLOPs count, mask picture, DDP wrap
         w.log.metrics({"timing/pretrain_setup_s": time.perf_counter() - started}, step=0)
     if not state and p.knn_every:
-        # the same probe on the encoder at its random initialisation: what pretraining adds
-        record["model"][KNN_TOP1] = knn_metric(model, cfg, splits, w)
-        w.log.metrics({KNN_TOP1: record["model"][KNN_TOP1]}, step=0)
+        # the same probes on the encoder at its random initialisation: what pretraining adds
+        at_init = probe_metrics(model, cfg, splits, w)
+        record["model"].update(at_init)
+        w.log.metrics(at_init, step=0)
     for epoch in range(start_epoch, p.epochs):
         metrics = run_epoch(model, loader, schedule, epoch, loss_fn, w, len(items),
                             d.max_unreadable_fraction, Stage.PRETRAIN)
@@ -57,7 +58,7 @@ def pretrain(cfg, splits: dict, w: Worker, state: dict | None, tokenizer_dir: st
         metrics[PRETRAIN_LOSS_FLOOR] = floor_total / max(floor_clips, 1)
         metrics["pretrain/loss_vs_floor"] = metrics["pretrain/loss"] / max(metrics[PRETRAIN_LOSS_FLOOR], 1e-12)
         if p.knn_every and ((epoch + 1) % p.knn_every == 0 or epoch + 1 == p.epochs):
-            metrics[KNN_TOP1] = knn_metric(model, cfg, splits, w)
+            metrics.update(probe_metrics(model, cfg, splits, w))
         clips_done += metrics["pretrain/clips"]
         if flops:  # counted per clip on a real step × clips trained so far
             metrics["pretrain/train_gflops_total"] = flops["model/pretrain_step_gflops_per_clip"] * clips_done
