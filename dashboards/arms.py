@@ -42,8 +42,10 @@ def load_arms(uri: str, trials: pd.DataFrame, axes: list[str]) -> list[Arm]:
                 continue
             table = pd.read_csv(path)
             values = {a: row.get(a) for a in axes}
-            key = tuple(str(v) for v in values.values())
-            arm = arms.setdefault(key, Arm(values, {}, row.get("arm") == CONTROL_ARM))
+            control = row.get("arm") == CONTROL_ARM
+            # a control trial keeps the values of fine-tuning axes: it is its own arm all the same
+            key = (control, *(str(v) for v in values.values()))
+            arm = arms.setdefault(key, Arm(values, {}, control))
             arm.correct[int(row["seed"])] = table.set_index("clip")["correct"].astype(int)
     return sorted(arms.values(), key=lambda a: (a.control, [axis_order(v) for v in a.axes.values()]))
 

@@ -68,3 +68,24 @@ def test_mars_margin_is_five_percent_of_full_fine_tunings_top1():
                                      "finetune.head": "bridging"}, masked),
                                 arm({"finetune": {}, "finetune.head": "linear"}, full)], pd.DataFrame())
     assert list(found["margin"]) == [-2.5] and list(found["verdict"]) == ["reproduced"]
+
+
+def test_control_trials_of_a_fine_tuning_axis_are_their_own_arm(tmp_path):
+    """evad_dropout sweeps a fine-tuning field: its from-scratch trials keep that field's
+    value, and must not be grouped into the pretrained arm with the same value."""
+    from mlflow.tracking import MlflowClient
+    from dashboards.arms import CONTROL_ARM, load_arms
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri, registry_uri=uri)
+    experiment = client.create_experiment("s", artifact_location=str(tmp_path / "artifacts"))
+    rows = []
+    for arm, correct in (("pretrained", 1), (CONTROL_ARM, 0)):
+        run_id = client.create_run(experiment).info.run_id
+        (tmp_path / "test.csv").write_text("clip,label,prediction,correct\n" + "".join(
+            f"c{i},0,{1 - correct},{correct}\n" for i in range(5)))
+        client.log_artifact(run_id, str(tmp_path / "test.csv"), "predictions")
+        client.set_terminated(run_id)
+        rows.append({"run_id": run_id, "status": "FINISHED", "arm": arm, "seed": 0,
+                     "finetune.masking.keep_rate": 1.0})
+    arms = load_arms(uri, pd.DataFrame(rows), ["finetune.masking.keep_rate"])
+    assert [(a.control, int(a.correct[0].sum())) for a in arms] == [(False, 5), (True, 0)]
