@@ -8,6 +8,7 @@ from pathlib import Path
 
 from orchestrator import preflight
 from orchestrator.errors import UserInputError
+from trainables.data.classes import SYNTH_STYLES
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130     # the shell's code for Ctrl-C
@@ -342,7 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("dir")
     s.add_argument("--clips-per-class", type=int, default=40, help="split 70/15/15 into train/val/test")
     s.add_argument("--test-clips-per-class", type=int, help="test clips per class instead of the 15 %% share")
-    s.add_argument("--style", choices=("flat", "textured"), default="flat",
+    s.add_argument("--style", choices=SYNTH_STYLES, default="flat",
                    help="flat (default): plain colours, no noise; textured: noisy, textured, panning")
     s.add_argument("--size", type=int, default=64)
     s.add_argument("--frames", type=int, default=16)

@@ -9,6 +9,7 @@ from typing import Annotated, Callable, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from trainables.data.classes import SYNTH_STYLES
 from trainables.masking import get_strategy
 from trainables.models.presets import PRESETS
 from trainables.targets import get_target
@@ -37,7 +38,7 @@ class SynthConfig(Strict):
     # test clips per class in place of the 15 % split of clips_per_class: a test split large
     # enough to resolve the differences a study asks about (benchmarks/test_split_power.py)
     test_clips_per_class: int | None = Field(None, ge=1)
-    style: Literal["flat", "textured"] = Field("flat", description=(
+    style: Literal[SYNTH_STYLES] = Field("flat", description=(
         "flat: one colour for background and object, no noise (masked pretraining can learn it); "
         "textured: noisy, textured, sometimes panning (the datasets before 2026-12-06)"))
     size: int = Field(64, ge=16)

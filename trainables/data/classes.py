@@ -6,3 +6,6 @@ SYNTH_CLASSES = (
     "rotate_clockwise", "rotate_counterclockwise",
     "grow", "shrink",
 )
+
+# How the clips are drawn (trainables/data/synth.py says what each style is for).
+SYNTH_STYLES = ("flat", "textured")

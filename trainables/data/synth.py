@@ -15,11 +15,10 @@ from pathlib import Path
 import av
 import numpy as np
 
-from trainables.data.classes import SYNTH_CLASSES
+from trainables.data.classes import SYNTH_CLASSES, SYNTH_STYLES
 
 SPLITS = (("train", 0.7), ("val", 0.15), ("test", 0.15))
 PAN_PROBABILITY = 0.3
-STYLES = ("flat", "textured")
 
 
 def _smooth_noise(rng: np.random.Generator, h: int, w: int, cell: int) -> np.ndarray:
@@ -118,8 +117,8 @@ def generate(root: str | Path, clips_per_class: int = 40, size: int = 64, frames
              fps: int = 16, seed: int = 0, test_clips_per_class: int | None = None, style: str = "flat") -> dict:
     """Writes `root/videos/*.mp4` and `root/{train,val,test}.csv`; returns the manifest.
     `clips_per_class` is split 70/15/15; `test_clips_per_class` replaces the test share."""
-    if style not in STYLES:
-        raise ValueError(f"unknown synthetic-actions style {style!r}; one of {', '.join(STYLES)}")
+    if style not in SYNTH_STYLES:
+        raise ValueError(f"unknown synthetic-actions style {style!r}; one of {', '.join(SYNTH_STYLES)}")
     root = Path(root)
     (root / "videos").mkdir(parents=True, exist_ok=True)
     rows: dict[str, list[str]] = {s: [] for s, _ in SPLITS}
