@@ -9,6 +9,9 @@ VENV=${VENV:-.venv}
 PYTHON=${PYTHON:-python3}
 TORCH_SPEC=${TORCH_SPEC:-}          # e.g. "torch==2.6.0 torchvision==0.21.0 --index-url https://download.pytorch.org/whl/cu124"
 
+# torch's CUDA wheels are ~5.5 GB installed; pip's cache would keep a second copy of them.
+export PIP_NO_CACHE_DIR=${PIP_NO_CACHE_DIR:-1}
+
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
 py="$VENV/bin/python"
 pin="$VENV/maskray-torch-pin.txt"
@@ -33,6 +36,11 @@ elif [ -n "$TORCH_SPEC" ]; then
   torch_works || { echo "setup: TORCH_SPEC gave a torch/torchvision pair that does not import together" >&2; exit 1; }
   "$py" -c 'import importlib.metadata as md; [print(f"{n}=={md.version(n)}") for n in ("torch","torchvision")]' > "$pin"
 else
+  free_gb=$(df -Pk "$VENV" | awk 'NR==2 {print int($4 / 1048576)}')
+  if [ "$free_gb" -lt 7 ]; then
+    echo "setup: torch and torchvision with the rest need about 7 GB in $VENV; only ${free_gb} GB free there" >&2
+    exit 2
+  fi
   cp constraints.txt "$pin"
   "$py" -m pip install -c "$pin" torch torchvision
 fi
