@@ -2,7 +2,6 @@
 unreadable clips collected, sums over all workers."""
 from __future__ import annotations
 
-import math
 import time
 from typing import Callable
 
@@ -37,8 +36,8 @@ def run_epoch(model, loader, schedule: Schedule, epoch: int, loss_fn: Callable, 
     loader.dataset.set_epoch(epoch)
     model.train()
     started = time.perf_counter()
-    loss_sum = clips = motion_fallback = pyav_fallback = 0.0
-    first_non_finite = 0          # 1-based step of this rank's first NaN/inf loss, 0: none
+    motion_fallback = pyav_fallback = 0.0
+    losses, sizes = [], []        # kept on the device: read once at the epoch's end, not every step
     unreadable: set[str] = set()
     lr = 0.0
     for i, batch in enumerate(loader):
@@ -55,13 +54,14 @@ def run_epoch(model, loader, schedule: Schedule, epoch: int, loss_fn: Callable, 
         schedule.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         schedule.optimizer.step()
-        value = loss.item()
+        losses.append(loss.detach().float())
+        sizes.append(n)
         if i == 0:
             w.timeline.mark(f"{stage}_first_step")
-        if not math.isfinite(value) and not first_non_finite:
-            first_non_finite = i + 1
-        loss_sum += value * n
-        clips += n
+    values = torch.stack(losses).cpu().double() if losses else torch.zeros(0, dtype=torch.float64)
+    non_finite = (~torch.isfinite(values)).nonzero()
+    first_non_finite = int(non_finite[0]) + 1 if len(non_finite) else 0   # 1-based step, 0: none
+    loss_sum, clips = float((values * torch.tensor(sizes, dtype=torch.float64)).sum()), float(sum(sizes))
     elapsed = time.perf_counter() - started
     loss_total, clip_total, fallback_total, pyav_total = all_sum([loss_sum, clips, motion_fallback, pyav_fallback], w)
     # Checked where every rank agrees (after the epoch's collective), so no rank leaves a DDP step alone.
