@@ -272,7 +272,7 @@ def _tuner(spec: StudySpec, trials: list[Trial], trial_params: list[dict], conte
                                     scheduler=search.scheduler(spec, trials), search_alg=search_alg,
                                     num_samples=num_samples,
                                     trial_name_creator=_trial_name, trial_dirname_creator=_trial_name,
-                                    # A trial Tune stops early (ASHA, also at max_t) still runs its
+                                    # A trial Tune stops early (ASHA) still runs its
                                     # trainer: its actor cannot be reset within Tune's 2 s and the
                                     # study hung on the next trial.
                                     reuse_actors=spec.scheduler.kind == "fifo"),

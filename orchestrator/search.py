@@ -50,8 +50,10 @@ def scheduler(spec, trials):
     from ray.tune.schedulers import ASHAScheduler
     # Pretraining results carry no fine-tuning metric; ASHA waits for it, Tune must not fail on it.
     os.environ["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"
-    max_t = max((t.config.pretrain.epochs if t.config.pretrain.enabled else 0) + t.config.finetune.epochs
-                for t in trials)
+    # One past the last epoch: at max_t ASHA stops the trial at its last epoch's report, before
+    # its test evaluation, and a trial run in its Tune driver then ends without a test result.
+    max_t = 1 + max((t.config.pretrain.epochs if t.config.pretrain.enabled else 0) + t.config.finetune.epochs
+                    for t in trials)
     return ASHAScheduler(time_attr="training_iteration", metric=s.metric, mode=s.mode, max_t=max_t,
                          grace_period=s.grace_period, reduction_factor=s.reduction_factor)
 

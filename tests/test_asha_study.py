@@ -1,8 +1,8 @@
-"""A study under ASHA end to end: Tune stops trials (at a rung, or at max_t before the trial
-driver returns) and the study still runs every trial and closes every MLflow run."""
+"""A study under ASHA end to end: Tune stops trials at a rung, a trial it lets run completes
+its test evaluation, and the study runs every trial and closes every MLflow run."""
 import pytest
 
-from tests.conftest import maskray, two_trial_study
+from tests.conftest import ONE_WORKER, maskray, two_trial_study
 
 pytestmark = pytest.mark.slow
 
@@ -11,7 +11,10 @@ ASHA = "scheduler: {kind: asha, metric: finetune/top1, grace_period: 1, reductio
 
 def test_asha_study_runs_every_trial_and_closes_their_runs(synth_root, tmp_path):
     study = tmp_path / "asha.yaml"
-    study.write_text(two_trial_study("asha", synth_root, ASHA))
+    # One worker per trial, in its Tune driver: the laptop studies' path. With two-worker groups
+    # Ray Train V2's placement-group cleaner thread can die on a GCS-client time-out, leaving the
+    # first trial's CPUs held so the second trial's group never starts (a fresh clone, 2026-12-06).
+    study.write_text(two_trial_study("asha", synth_root, ASHA, resources=ONE_WORKER))
     # A trial driver whose trial Tune stopped is still inside its trainer: reusing its actor
     # for the next trial hung the study here (the timeout is what fails then).
     out = maskray("run", str(study), "--num-cpus", "2", cwd=tmp_path, timeout=420)

@@ -205,7 +205,7 @@ def test_asha_spans_both_stages_epochs(tmp_path):
     """))
     asha = scheduler(spec, expand_trials(spec))
     assert type(asha).__name__ == "AsyncHyperBandScheduler"
-    assert (asha._max_t, asha._metric, asha._mode) == (8, "pretrain/knn_top1", "max")
+    assert (asha._max_t, asha._metric, asha._mode) == (9, "pretrain/knn_top1", "max")   # one past the last epoch
 
 
 def test_reading_a_study_does_not_import_torch():
