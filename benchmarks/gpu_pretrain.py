@@ -18,7 +18,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from trainables.config import TrialConfig
-from trainables.loops.epoch import adamw, decay_groups
+from trainables.loops.epoch import pretrain_adamw
 from trainables.targets.loss import ReconstructionLoss
 from trainables.loops.worker import Worker
 from trainables.masking import get_strategy
@@ -84,7 +84,7 @@ def main() -> None:
     model = build_autoencoder(cfg).to(device)
     if args.compile:
         model = torch.compile(model)
-    optimizer = adamw(decay_groups(model, 0.05, ("mask_token",)), (0.9, 0.95), device)
+    optimizer = pretrain_adamw(model, 0.05, device)
     for group in optimizer.param_groups:
         group["lr"] = 1.5e-4
     loss_fn = ReconstructionLoss(model, cfg.pretrain.loss_weights, cfg.model.tubelet_size, cfg.model.patch_size, w)

@@ -17,7 +17,7 @@ from orchestrator.launch import prepare_data
 from orchestrator.study import expand_trials, load_study
 from trainables.data.clips import ClipDataset, model_input
 from trainables.data.lists import read_list
-from trainables.loops.epoch import adamw, decay_groups
+from trainables.loops.epoch import pretrain_adamw
 from trainables.loops.session import LocalSession
 from trainables.loops.worker import make_loader, start_worker
 from trainables.models.build import build_autoencoder
@@ -80,7 +80,7 @@ def main() -> None:
                           token_grid=cfg.token_grid, masking=cfg.pretrain.masking)
     loader = make_loader(dataset, cfg.pretrain.batch_size, True, w, cfg.seed, cfg.data.loader_workers)
     model = build_autoencoder(cfg)
-    optimizer = adamw(decay_groups(model, cfg.pretrain.weight_decay, ("mask_token",)), (0.9, 0.95), w.device)
+    optimizer = pretrain_adamw(model, cfg.pretrain.weight_decay, w.device)
     for group in optimizer.param_groups:
         group["lr"] = 1e-4
     loss_fn = ReconstructionLoss(model, cfg.pretrain.loss_weights, cfg.model.tubelet_size, cfg.model.patch_size, w)

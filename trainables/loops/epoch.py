@@ -102,3 +102,8 @@ def steps_or_fail(loader, n_items: int, batch: int, w: Worker, stage: str) -> in
 def adamw(groups, betas, device: torch.device) -> torch.optim.AdamW:
     """AdamW; the fused kernel on GPUs (one launch for all parameters)."""
     return torch.optim.AdamW(groups, lr=0.0, betas=betas, fused=device.type == "cuda")
+
+
+def pretrain_adamw(model, weight_decay: float, device: torch.device) -> torch.optim.AdamW:
+    """Masked pretraining's AdamW (MAE's betas 0.9 / 0.95; no decay on biases, norms and the mask token)."""
+    return adamw(decay_groups(model, weight_decay, ("mask_token",)), (0.9, 0.95), device)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 
 from trainables.data.clips import ClipDataset
-from trainables.loops.epoch import Schedule, adamw, decay_groups, run_epoch, steps_or_fail
+from trainables.loops.epoch import Schedule, pretrain_adamw, run_epoch, steps_or_fail
 from trainables.loops.probes import probe_metrics
 from trainables.loops.worker import Worker, all_sum, make_loader, prepare, report, unwrap
 from trainables.mask_picture import log_mask_picture, log_reconstruction
@@ -36,7 +36,7 @@ def pretrain(cfg, splits: dict, w: Worker, state: dict | None, tokenizer_dir: st
                            "model/encoder_gflops_full": encoder_gflops(cfg), **flops}
         w.log.metrics(record["model"], step=0)
     model = prepare(model, cfg.model.compile, w)
-    optimizer = adamw(decay_groups(model, p.weight_decay, ("mask_token",)), (0.9, 0.95), w.device)
+    optimizer = pretrain_adamw(model, p.weight_decay, w.device)
     if state:
         optimizer.load_state_dict(state["optimizer"])
     schedule = Schedule(optimizer, p, steps_or_fail(loader, len(items), p.batch_size, w, Stage.PRETRAIN),
