@@ -155,7 +155,7 @@ class PretrainConfig(OptimConfig):
     regressor: RegressorConfig | None = None
     tokenizer: TokenizerConfig = TokenizerConfig()
     knn_every: int = Field(1, ge=0, description=(
-        "the probes (pretrain/knn_top1, pretrain/linear_top1) every N epochs and at the end (0: off)"))
+        "the probes (pretrain/knn_top1, knn_motion_top1, linear_top1) every N epochs and at the end (0: off)"))
     knn_k: int = Field(20, ge=1)
     knn_max_train: int = Field(10000, ge=1, description="train clips the probes learn from")
 

@@ -49,6 +49,7 @@ PRETRAIN_LOSS = "pretrain/loss"
 FINETUNE_LOSS = "finetune/loss"
 KNN_TOP1 = "pretrain/knn_top1"    # also at step 0: the encoder at its random initialisation
 LINEAR_TOP1 = "pretrain/linear_top1"  # likewise; time-ordered features (trainables/loops/probes.py)
+KNN_MOTION_TOP1 = "pretrain/knn_motion_top1"  # likewise; k-NN on feature changes between time steps
 PRETRAIN_LOSS_FLOOR = "pretrain/loss_floor"   # the loss of predicting zero (uniform codes) on the same tokens
 WORKER_GROUP_START = "timing/worker_group_start_s"
 TRIAL_ERROR = "trial_error"         # in a reported result: the TrialFailure that ends the trial
@@ -59,7 +60,8 @@ RECONSTRUCTION_FOLDER = "reconstructions"     # artifact: what the pretrained mo
 
 # Metrics a scheduler or a search may optimise → their direction.
 SCHEDULER_METRICS = {VAL_TOP1: "max", VAL_TOP5: "max", FINETUNE_LOSS: "min", "finetune/val_loss": "min",
-                     PRETRAIN_LOSS: "min", KNN_TOP1: "max", LINEAR_TOP1: "max"}
+                     PRETRAIN_LOSS: "min", KNN_TOP1: "max", LINEAR_TOP1: "max",
+                     KNN_MOTION_TOP1: "max"}
 
 
 def absolute_uri(uri: str) -> str:

@@ -3,6 +3,11 @@ features of (a fixed subset of) the train split, scored on the val split.
 
 - `pretrain/knn_top1`: mean-pooled features, cosine-similarity k-NN vote weighted as in
   InstDisc/DINO (exp(sim / 0.07)).
+- `pretrain/knn_motion_top1`: the same k-NN on what changes between consecutive time steps
+  (space-pooled features of step t+1 minus step t, concatenated). A clip's static appearance
+  cancels out, so its nearest neighbours are the clips that move alike rather than the ones
+  that share its colours; in synthetic-actions, where colour is random and only motion names
+  the class, this is the k-NN probe that can see what pretraining learned (README).
 - `pretrain/linear_top1`: features pooled over space per time step and concatenated in time
   order, standardized on the train split, then a multinomial logistic regression. Mean pooling
   over all tokens forgets the order of time steps, so classes that are each other's time
@@ -15,7 +20,7 @@ import torch
 
 from trainables.data.clips import ClipDataset, model_input
 from trainables.loops.worker import Worker, all_gather_lists, make_loader, unwrap
-from trainables.tracking import KNN_TOP1, LINEAR_TOP1
+from trainables.tracking import KNN_MOTION_TOP1, KNN_TOP1, LINEAR_TOP1
 
 TEMPERATURE = 0.07
 LINEAR_L2 = 1e-3      # weight decay of the logistic regression (on standardized features)
@@ -85,6 +90,13 @@ def probe_metrics(model, cfg, splits: dict, w: Worker) -> dict[str, float]:
         features[name] = time_step_features(encoder, loader, w, time_steps)
     encoder.train(was_training)
     (train_f, train_y), (val_f, val_y) = features["train"], features["val"]
-    normalized = [torch.nn.functional.normalize(f.mean(dim=1), dim=1) for f in (train_f, val_f)]
-    return {KNN_TOP1: knn_top1(normalized[0], train_y, normalized[1], val_y, p.knn_k, d.classes),
-            LINEAR_TOP1: linear_top1(train_f.flatten(1), train_y, val_f.flatten(1), val_y, d.classes)}
+
+    def knn(train_x, val_x) -> float:
+        unit = [torch.nn.functional.normalize(x.flatten(1), dim=1) for x in (train_x, val_x)]
+        return knn_top1(unit[0], train_y, unit[1], val_y, p.knn_k, d.classes)
+
+    metrics = {KNN_TOP1: knn(train_f.mean(dim=1), val_f.mean(dim=1)),
+               LINEAR_TOP1: linear_top1(train_f.flatten(1), train_y, val_f.flatten(1), val_y, d.classes)}
+    if time_steps > 1:
+        metrics[KNN_MOTION_TOP1] = knn(train_f.diff(dim=1), val_f.diff(dim=1))
+    return metrics
