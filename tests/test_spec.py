@@ -165,6 +165,19 @@ def test_paper_preset_merges_over_the_laptop_study():
         load_study(REPO / "studies" / "quickstart.yaml", preset="huge")
 
 
+@pytest.mark.parametrize("study", sorted(p.name for p in (REPO / "studies").glob("*.yaml")))
+def test_every_shipped_study_expands_at_both_scales(study):
+    """A study file in studies/ that no longer validates (a renamed field, a stale preset) is
+    found here, not by a user's `maskray run`; every laptop study has its control and its
+    reference arm among its trials."""
+    laptop = load_study(REPO / "studies" / study)
+    trials = expand_trials(laptop)
+    assert len({t.config.seed for t in trials}) == len(laptop.seeds) >= 2
+    assert laptop.control and any(not t.config.pretrain.enabled for t in trials)
+    paper = load_study(REPO / "studies" / study, preset="paper")       # raises if the study has none
+    assert len(expand_trials(paper)) == len(trials) and paper.name == f"{laptop.name}-paper"
+
+
 def test_random_search_draws_distinct_points_reproducibly(tmp_path):
     text = """
         name: s
