@@ -174,6 +174,7 @@ def test_every_shipped_study_expands_at_both_scales(study):
     trials = expand_trials(laptop)
     assert len({t.config.seed for t in trials}) == len(laptop.seeds) >= 2
     assert laptop.control and any(not t.config.pretrain.enabled for t in trials)
+    assert any(not t.control and all(t.axes[k] == v for k, v in laptop.reference.items()) for t in trials)
     paper = load_study(REPO / "studies" / study, preset="paper")       # raises if the study has none
     assert len(expand_trials(paper)) == len(trials) and paper.name == f"{laptop.name}-paper"
 
