@@ -2,8 +2,7 @@
 trial's own loop, no Ray) on a synthetic-actions set and prints, per epoch, the reconstruction
 loss against its floor (predicting zero on the same tokens) and the probes of the encoder
 (k-NN on mean-pooled features and on their changes between time steps, linear on
-time-ordered ones) against the same encoder at its
-random initialisation.
+time-ordered ones) against the same encoder at its random initialisation.
 Goals (issue: studies that answer their question): loss ≤ 0.8 × floor, a probe ≥ random init + 10 points.
 
     python benchmarks/pretraining_learns.py [--size 64] [--input 64] [--patch 8] [--epochs 30] ..."""
@@ -25,6 +24,7 @@ from trainables.loops.worker import start_worker
 from trainables.tracking import KNN_MOTION_TOP1, KNN_TOP1, LINEAR_TOP1, PRETRAIN_LOSS_FLOOR
 
 LOSS_GOAL, KNN_GAIN_GOAL = 0.8, 10.0
+PROBES = (("knn", KNN_TOP1), ("knn_motion", KNN_MOTION_TOP1), ("linear", LINEAR_TOP1))
 
 
 def main() -> None:
@@ -75,13 +75,13 @@ def main() -> None:
     print(f"epoch  loss    floor   loss/floor  knn_top1  knn_motion  linear_top1   (at init: k-NN {at_init[KNN_TOP1]:.1f}, "
           f"motion k-NN {at_init[KNN_MOTION_TOP1]:.1f}, linear {at_init[LINEAR_TOP1]:.1f})")
     for e in record["epochs"]:
-        probes = "".join("" if e.get(key) is None else f"{e[key]:10.1f}" for key in (KNN_TOP1, KNN_MOTION_TOP1, LINEAR_TOP1))
+        probes = "".join("" if e.get(key) is None else f"{e[key]:10.1f}" for _, key in PROBES)
         print(f"{e['epoch']:5d}  {e['pretrain/loss']:.4f}  {e[PRETRAIN_LOSS_FLOOR]:.4f}  "
               f"{e['pretrain/loss_vs_floor']:10.3f}  {probes}")
     last = record["epochs"][-1]
     ratio = last["pretrain/loss_vs_floor"]
     print(f"RESULT loss_vs_floor ratio={ratio:.3f} goal<={LOSS_GOAL} met={'yes' if ratio <= LOSS_GOAL else 'no'}")
-    for name, key in (("knn", KNN_TOP1), ("knn_motion", KNN_MOTION_TOP1), ("linear", LINEAR_TOP1)):
+    for name, key in PROBES:
         gain = last[key] - at_init[key]
         print(f"RESULT {name}_gain_over_init value={gain:.1f} goal>={KNN_GAIN_GOAL} "
               f"met={'yes' if gain >= KNN_GAIN_GOAL else 'no'}")

@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import yaml
 
+from orchestrator.launch import prepare_data
+from orchestrator.study import Trial, expand_trials, load_study
 from trainables.config import TrialConfig
-from trainables.data import synth
 from trainables.data.clips import ClipDataset
 from trainables.data.lists import read_list
 from trainables.data.synth import write_h264
@@ -100,14 +100,15 @@ def test_the_quickstart_pretraining_lifts_the_motion_probe_over_random_init(tmp_
     +24.0 / +13.5 points over random init (45.8-55.2 → 62.5-74.0 %); the linear probe +20.8 /
     -2.1 / +24.0 / +19.8, so it is not the one asserted; mean-pooled k-NN -5 to +2 (it cannot
     see time order). Seed 0 must gain 6 points (6 clips), half the smallest gain measured."""
-    study = yaml.safe_load(QUICKSTART.read_text())
-    data = {**study["data"], "root": str(tmp_path / "synth"),
-            "synth": {**study["data"]["synth"], "test_clips_per_class": 2}}
-    pretrain_section = {**study["pretrain"], "epochs": 40, "knn_every": 40,
-                        "masking": {"strategy": "tube", "ratio": 0.9}}
-    cfg = TrialConfig.model_validate({"seed": 0, "data": data, "model": study["model"], "pretrain": pretrain_section})
-    synth.ensure(cfg.data.root, **cfg.data.synth.model_dump())
-    splits = {s: read_list(Path(cfg.data.root) / f"{s}.csv", cfg.data.classes) for s in ("train", "val", "test")}
+    trial = next(t for t in expand_trials(load_study(QUICKSTART))
+                 if t.axes == {"pretrain.masking.strategy": "tube", "seed": 0})
+    config = trial.config.model_dump()
+    config["pretrain"].update(epochs=40, knn_every=40)
+    config["data"]["root"] = str(tmp_path / "synth")
+    config["data"]["synth"]["test_clips_per_class"] = 2
+    cfg = TrialConfig.model_validate(config)
+    lists = prepare_data([Trial(0, trial.axes, cfg)])[cfg.data.root]
+    splits = {s: read_list(path, cfg.data.classes) for s, path in lists.items()}
     assert (len(splits["train"]), len(splits["val"])) == (448, 96)     # the quickstart's splits
 
     torch.manual_seed(0)
